@@ -1,0 +1,655 @@
+//! The agent session: one actor per conversation that runs agents, speech, tools and handoffs.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use switchboard::{Agent, AgentSession};
+//! use switchboard::testing::ScriptedLlm;
+//!
+//! struct Receptionist;
+//! impl Agent for Receptionist {
+//!     fn instructions(&self) -> String { "You answer the phone of a clinic.".into() }
+//! }
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+//! let llm = Arc::new(ScriptedLlm::new().on("hello", switchboard::testing::ScriptedReply::text("Hi! How can I help?")));
+//! let session = AgentSession::builder().llm(llm).build();
+//! session.start(Receptionist).await.unwrap();
+//! let result = session.run("hello").await.unwrap();
+//! assert_eq!(result.last_reply().as_deref(), Some("Hi! How can I help?"));
+//! session.close().await;
+//! # });
+//! ```
+
+mod agent;
+mod context;
+mod events;
+mod pipeline;
+mod run;
+mod runtime;
+mod speech;
+
+pub use agent::{Agent, Handoff, HandoffContext, agent_id_from_type_name};
+pub use context::{AgentContext, RunContext};
+pub use events::{
+    AgentState, CloseReason, ErrorSource, EventKind, LlmMetrics, SessionEvent, SpeechSource,
+    ToolCallStatus, ToolsExecuted, UserState,
+};
+pub use run::{RunEvent, RunResult};
+pub use speech::{SpeechError, SpeechHandle, SpeechPriority};
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, watch};
+
+use self::agent::AgentRef;
+use self::context::{CallScope, current_scope};
+use self::run::RunRecord;
+use self::runtime::{Command, ReplyPlan, SpeechKind, State};
+use crate::chat::{ChatContext, ChatMessage, Role};
+use crate::llm::{ConnOptions, Llm, ToolChoice};
+use crate::tools::FunctionTool;
+
+/// Why a session operation failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// The session is closed (or closing).
+    #[error("the session is closed")]
+    Closed,
+    /// `start` has not been called yet.
+    #[error("the session has not been started: call start(agent) first")]
+    NotStarted,
+    /// `start` was called twice.
+    #[error("the session was already started")]
+    AlreadyStarted,
+    /// A run is still open; runs do not nest.
+    #[error("a run is already in progress: await it before starting another")]
+    RunInProgress,
+    /// Two tools of one agent share a name.
+    #[error("two tools are named `{0}`: tool names must be unique per agent")]
+    DuplicateTool(String),
+    /// The agent this context belongs to no longer runs.
+    #[error("the agent is no longer active")]
+    AgentNotActive,
+    /// A speech failed.
+    #[error(transparent)]
+    Speech(#[from] SpeechError),
+    /// The turn failed; what it produced before failing is in `result`.
+    #[error("the turn failed: {error}")]
+    TurnFailed {
+        /// Why.
+        error: SpeechError,
+        /// Everything the turn recorded before the failure.
+        result: Box<RunResult>,
+    },
+}
+
+/// Session-wide options. See [`SessionBuilder`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SessionOptions {
+    /// Tool rounds per speech that get an `auto` follow-up; the next is forced to `none`
+    /// (default 3).
+    pub max_tool_steps: u32,
+    /// Minimum gap between two consecutive speeches (default zero).
+    pub min_consecutive_speech_delay: Duration,
+    /// Unrecoverable model errors tolerated before the session closes (default 3).
+    pub max_unrecoverable_errors: u32,
+    /// Retries and timeouts of model requests.
+    pub conn_options: ConnOptions,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        SessionOptions {
+            max_tool_steps: 3,
+            min_consecutive_speech_delay: Duration::ZERO,
+            max_unrecoverable_errors: 3,
+            conn_options: ConnOptions::default(),
+        }
+    }
+}
+
+pub(crate) struct Shared<U: Send + 'static> {
+    commands: mpsc::UnboundedSender<Command<U>>,
+    /// The actor's inbox until `start` spawns it.
+    inbox: Mutex<Option<mpsc::UnboundedReceiver<Command<U>>>>,
+    /// The state, until `start` moves it into the actor.
+    initial: Mutex<Option<StateSeed<U>>>,
+    userdata: Mutex<U>,
+    /// True once closing began: running user code is cancelled.
+    pub(crate) closed: watch::Sender<bool>,
+    /// Serialises agent switches.
+    pub(crate) switch_lock: tokio::sync::Mutex<()>,
+    /// The history, kept after the actor stopped.
+    pub(crate) final_history: Mutex<Option<ChatContext>>,
+}
+
+struct StateSeed<U: Send + 'static> {
+    options: SessionOptions,
+    llm: Option<Arc<dyn Llm>>,
+    tools: Vec<FunctionTool<U>>,
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A conversation. Cheap to clone: every clone talks to the same session actor.
+///
+/// Create one with [`AgentSession::builder`] (or [`AgentSession::with_userdata`]), then
+/// [`start`](AgentSession::start) it with an agent.
+pub struct AgentSession<U: Send + 'static = ()> {
+    pub(crate) shared: Arc<Shared<U>>,
+}
+
+impl<U: Send + 'static> Clone for AgentSession<U> {
+    fn clone(&self) -> Self {
+        AgentSession {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<U: Send + 'static> std::fmt::Debug for AgentSession<U> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentSession").finish_non_exhaustive()
+    }
+}
+
+/// Builds an [`AgentSession`].
+pub struct SessionBuilder<U: Send + 'static> {
+    userdata: U,
+    llm: Option<Arc<dyn Llm>>,
+    tools: Vec<FunctionTool<U>>,
+    options: SessionOptions,
+}
+
+impl<U: Send + 'static> SessionBuilder<U> {
+    /// The default model of every agent.
+    pub fn llm(mut self, llm: Arc<dyn Llm>) -> Self {
+        self.llm = Some(llm);
+        self
+    }
+
+    /// A tool every agent gets.
+    pub fn tool(mut self, tool: FunctionTool<U>) -> Self {
+        self.tools.push(tool);
+        self
+    }
+
+    /// Tool rounds per speech with an `auto` follow-up (default 3).
+    pub fn max_tool_steps(mut self, steps: u32) -> Self {
+        self.options.max_tool_steps = steps;
+        self
+    }
+
+    /// Minimum gap between two consecutive speeches.
+    pub fn min_consecutive_speech_delay(mut self, delay: Duration) -> Self {
+        self.options.min_consecutive_speech_delay = delay;
+        self
+    }
+
+    /// Unrecoverable model errors tolerated before closing (default 3).
+    pub fn max_unrecoverable_errors(mut self, n: u32) -> Self {
+        self.options.max_unrecoverable_errors = n;
+        self
+    }
+
+    /// Retries and timeouts of model requests.
+    pub fn conn_options(mut self, options: ConnOptions) -> Self {
+        self.options.conn_options = options;
+        self
+    }
+
+    /// All options at once.
+    pub fn options(mut self, options: SessionOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The session. Nothing runs until [`AgentSession::start`].
+    pub fn build(self) -> AgentSession<U> {
+        let (commands, inbox) = mpsc::unbounded_channel();
+        let (closed, _) = watch::channel(false);
+        AgentSession {
+            shared: Arc::new(Shared {
+                commands,
+                inbox: Mutex::new(Some(inbox)),
+                initial: Mutex::new(Some(StateSeed {
+                    options: self.options,
+                    llm: self.llm,
+                    tools: self.tools,
+                })),
+                userdata: Mutex::new(self.userdata),
+                closed,
+                switch_lock: tokio::sync::Mutex::new(()),
+                final_history: Mutex::new(None),
+            }),
+        }
+    }
+}
+
+/// What [`AgentSession::generate_reply`] should do. `&str` and `String` convert into one-off
+/// instructions.
+#[derive(Debug, Clone, Default)]
+pub struct ReplyOptions {
+    /// A user message to add before replying.
+    pub user_input: Option<String>,
+    /// A one-off system instruction for this reply only (not stored).
+    pub instructions: Option<String>,
+    /// Overrides the tool choice (default `auto`, or `none` inside a tool).
+    pub tool_choice: Option<ToolChoice>,
+    /// Offers only these tools.
+    pub tools: Option<Vec<String>>,
+    /// Whether the user may interrupt it (default true).
+    pub allow_interruptions: Option<bool>,
+}
+
+impl ReplyOptions {
+    /// A reply to this user message.
+    pub fn user_input(text: impl Into<String>) -> Self {
+        ReplyOptions {
+            user_input: Some(text.into()),
+            ..Self::default()
+        }
+    }
+
+    /// A reply guided by this one-off instruction.
+    pub fn instructions(text: impl Into<String>) -> Self {
+        ReplyOptions {
+            instructions: Some(text.into()),
+            ..Self::default()
+        }
+    }
+
+    /// Sets the tool choice.
+    pub fn with_tool_choice(mut self, choice: ToolChoice) -> Self {
+        self.tool_choice = Some(choice);
+        self
+    }
+
+    /// Restricts the offered tools.
+    pub fn with_tools(mut self, names: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.tools = Some(names.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Allows or forbids interruptions.
+    pub fn with_allow_interruptions(mut self, allow: bool) -> Self {
+        self.allow_interruptions = Some(allow);
+        self
+    }
+}
+
+impl From<&str> for ReplyOptions {
+    fn from(instructions: &str) -> Self {
+        ReplyOptions::instructions(instructions)
+    }
+}
+
+impl From<String> for ReplyOptions {
+    fn from(instructions: String) -> Self {
+        ReplyOptions::instructions(instructions)
+    }
+}
+
+impl AgentSession<()> {
+    /// A builder for a session without user data.
+    pub fn builder() -> SessionBuilder<()> {
+        SessionBuilder {
+            userdata: (),
+            llm: None,
+            tools: Vec::new(),
+            options: SessionOptions::default(),
+        }
+    }
+}
+
+impl<U: Send + 'static> AgentSession<U> {
+    /// A builder for a session holding `userdata`, which tools and hooks can read and change.
+    pub fn with_userdata(userdata: U) -> SessionBuilder<U> {
+        SessionBuilder {
+            userdata,
+            llm: None,
+            tools: Vec::new(),
+            options: SessionOptions::default(),
+        }
+    }
+
+    /// Sends a command to the actor without waiting.
+    pub(crate) fn post(
+        &self,
+        f: impl FnOnce(&mut State<U>) + Send + 'static,
+    ) -> Result<(), SessionError> {
+        self.shared
+            .commands
+            .send(Box::new(f))
+            .map_err(|_| SessionError::Closed)
+    }
+
+    /// Runs `f` in the actor and returns its result.
+    pub(crate) async fn exec<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut State<U>) -> R + Send + 'static,
+    ) -> Result<R, SessionError> {
+        let (tx, rx) = oneshot::channel();
+        self.post(move |st| {
+            let _ = tx.send(f(st));
+        })?;
+        rx.await.map_err(|_| SessionError::Closed)
+    }
+
+    /// Starts the session with its first agent and waits until everything the agent's
+    /// `on_enter` produced is done; returns that as a run.
+    pub async fn start<A: Agent<U>>(&self, agent: A) -> Result<RunResult, SessionError> {
+        let (inbox, seed) = {
+            let inbox = lock(&self.shared.inbox).take();
+            let seed = lock(&self.shared.initial).take();
+            match (inbox, seed) {
+                (Some(inbox), Some(seed)) => (inbox, seed),
+                _ => return Err(SessionError::AlreadyStarted),
+            }
+        };
+        let state = State::new(
+            Arc::downgrade(&self.shared),
+            seed.options,
+            seed.llm,
+            seed.tools,
+        );
+        tokio::spawn(runtime::run_actor(state, inbox));
+
+        let record = Arc::new(RunRecord::default());
+        let agent = AgentRef::new(agent);
+        let run_record = record.clone();
+        let started = self
+            .exec(move |st| {
+                let (token, done) = st.begin_run(run_record)?;
+                st.set_agent_state(AgentState::Initializing);
+                let activity =
+                    st.finish_handoff(None, agent.clone(), agent.agent.chat_ctx(), Some(&token))?;
+                st.set_agent_state(AgentState::Listening);
+                if let Some(session) = st.session() {
+                    tokio::spawn(pipeline::run_hook(
+                        session,
+                        activity,
+                        agent,
+                        pipeline::Hook::OnEnter,
+                        Some(token),
+                    ));
+                }
+                Ok::<_, SessionError>(done)
+            })
+            .await??;
+        let _ = started.await;
+        self.finish_run(&record)
+    }
+
+    fn finish_run(&self, record: &RunRecord) -> Result<RunResult, SessionError> {
+        let result = RunResult::from_record(record);
+        match lock(&record.last_error).clone() {
+            Some(error) => Err(SessionError::TurnFailed {
+                error,
+                result: Box::new(result),
+            }),
+            None => Ok(result),
+        }
+    }
+
+    /// Sends a user message and waits until the agent's reply is complete: every tool call,
+    /// follow-up, handoff and the new agent's greeting. Runs do not nest.
+    ///
+    /// The agent's `on_user_turn_completed` hook runs first (unlike the reference, which skips it
+    /// in text mode), so text tests exercise the same path as voice turns.
+    pub async fn run(&self, user_input: impl Into<String>) -> Result<RunResult, SessionError> {
+        let text = user_input.into();
+        let record = Arc::new(RunRecord::default());
+        let run_record = record.clone();
+        let session = self.clone();
+        let done = self
+            .exec(move |st| {
+                if st.top().is_none() {
+                    return Err(if st.closing {
+                        SessionError::Closed
+                    } else {
+                        SessionError::NotStarted
+                    });
+                }
+                let (token, done) = st.begin_run(run_record)?;
+                let target = st
+                    .top()
+                    .and_then(|id| st.activity(id).map(|a| (id, a.agent.clone())));
+                tokio::spawn(user_turn(session, text, target, token));
+                Ok(done)
+            })
+            .await;
+        let done = match done {
+            Ok(Ok(done)) => done,
+            Ok(Err(e)) => return Err(e),
+            Err(_) => {
+                return Err(if lock(&self.shared.inbox).is_some() {
+                    SessionError::NotStarted
+                } else {
+                    SessionError::Closed
+                });
+            }
+        };
+        let _ = done.await;
+        if *self.shared.closed.borrow() {
+            return Err(SessionError::Closed);
+        }
+        self.finish_run(&record)
+    }
+
+    /// Speaks `text` as the agent, without the model. The returned handle completes when it has
+    /// been played; the text is added to the conversation.
+    pub fn say(&self, text: impl Into<String>) -> SpeechHandle {
+        self.say_with(text, true, true)
+    }
+
+    /// [`say`](AgentSession::say) with options: whether the user may interrupt it, and whether
+    /// it is added to the conversation.
+    pub fn say_with(
+        &self,
+        text: impl Into<String>,
+        allow_interruptions: bool,
+        add_to_chat_ctx: bool,
+    ) -> SpeechHandle {
+        let handle = SpeechHandle::new(SpeechPriority::Normal, allow_interruptions);
+        let kind = SpeechKind::Say {
+            text: text.into(),
+            add_to_chat_ctx,
+        };
+        self.queue(handle, kind, SpeechSource::Say)
+    }
+
+    /// Asks the model for a reply. `&str` means one-off instructions; see [`ReplyOptions`].
+    /// Awaiting the handle waits for the whole reply.
+    pub fn generate_reply(&self, options: impl Into<ReplyOptions>) -> SpeechHandle {
+        let options = options.into();
+        let scope = current_scope();
+        let handle = SpeechHandle::new(
+            SpeechPriority::Normal,
+            options.allow_interruptions.unwrap_or(true),
+        );
+        let plan = ReplyPlan {
+            user_message: options.user_input.map(|t| ChatMessage::new(Role::User, t)),
+            instructions: options.instructions,
+            tool_choice: options.tool_choice,
+            allowed_tools: options.tools,
+            in_on_enter: scope == Some(CallScope::OnEnter),
+            in_tool: scope == Some(CallScope::Tool),
+            turn_ctx: None,
+        };
+        self.queue(handle, SpeechKind::Reply(plan), SpeechSource::GenerateReply)
+    }
+
+    fn queue(&self, handle: SpeechHandle, kind: SpeechKind, source: SpeechSource) -> SpeechHandle {
+        if lock(&self.shared.inbox).is_some() {
+            return SpeechHandle::failed(SpeechError::NotStarted);
+        }
+        let queued = handle.clone();
+        match self.post(move |st| st.create_speech(queued, kind, source, None)) {
+            Ok(()) => handle,
+            Err(_) => SpeechHandle::failed(SpeechError::SessionClosed),
+        }
+    }
+
+    /// Interrupts the current speech and the queued ones (up to the first that disallows
+    /// interruptions), and waits until they are done. Without `force`, a current speech that
+    /// disallows interruptions is an error.
+    pub async fn interrupt(&self, force: bool) -> Result<(), SessionError> {
+        let handles = self.exec(move |st| st.interrupt(force)).await??;
+        for handle in handles {
+            let _ = handle.wait_for_playout().await;
+        }
+        Ok(())
+    }
+
+    /// Hands the conversation to `agent` (the current agent's `on_exit` runs, then the new
+    /// agent's `on_enter`). Switches are applied one after another, in call order.
+    pub fn update_agent<A: Agent<U>>(&self, agent: A) -> Result<(), SessionError> {
+        let agent = AgentRef::new(agent);
+        let session = self.clone();
+        self.post(move |st| {
+            if st.closing {
+                return;
+            }
+            st.current_agent_id = Some(agent.agent.id());
+            let token = st.active_run_token();
+            tokio::spawn(pipeline::switch_agent(
+                session,
+                agent,
+                HandoffContext::Fresh,
+                token,
+            ));
+        })
+    }
+
+    /// A copy of the whole conversation: messages, tool calls and outputs, handoffs and config
+    /// updates. Still available after the session closed.
+    pub async fn history(&self) -> ChatContext {
+        if let Some(history) = lock(&self.shared.final_history).clone() {
+            return history;
+        }
+        match self.exec(|st| st.history.clone()).await {
+            Ok(history) => history,
+            Err(_) => lock(&self.shared.final_history).clone().unwrap_or_default(),
+        }
+    }
+
+    /// The id of the agent in control (it changes as soon as a handoff is decided).
+    pub async fn current_agent_id(&self) -> Option<String> {
+        self.exec(|st| st.current_agent_id.clone())
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// What the agent is doing.
+    pub async fn agent_state(&self) -> Option<AgentState> {
+        self.exec(|st| st.agent_state).await.ok()
+    }
+
+    /// The session's user data. Do not hold the guard across an `.await`.
+    pub fn userdata(&self) -> MutexGuard<'_, U> {
+        lock(&self.shared.userdata)
+    }
+
+    /// Subscribes to the session's events. Listeners never slow the session down: events queue
+    /// up for a slow listener instead.
+    pub fn subscribe(&self) -> mpsc::UnboundedReceiver<SessionEvent> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let _ = self.post(move |st| st.subscribe(tx));
+        rx
+    }
+
+    /// Closes the session: running speech is interrupted, running tools and hooks are
+    /// cancelled, an open run ends with [`SessionError::Closed`], and a `close` event is
+    /// emitted. Waits until all of that is done. Closing twice is harmless.
+    pub async fn close(&self) {
+        self.close_with(CloseReason::UserInitiated).await;
+    }
+
+    /// [`close`](AgentSession::close) with a reason.
+    pub async fn close_with(&self, reason: CloseReason) {
+        if lock(&self.shared.inbox).take().is_some() {
+            // Never started: nothing runs.
+            self.shared.closed.send_replace(true);
+            return;
+        }
+        if let Ok(done) = self
+            .exec(move |st| {
+                st.begin_close(reason, None);
+                st.when_closed()
+            })
+            .await
+        {
+            let _ = done.await;
+        }
+    }
+
+    /// True once the session is closing or closed.
+    pub fn is_closed(&self) -> bool {
+        *self.shared.closed.borrow()
+    }
+}
+
+/// The user turn of a run: the agent's `on_user_turn_completed`, then the reply.
+async fn user_turn<U: Send + 'static>(
+    session: AgentSession<U>,
+    text: String,
+    target: Option<(runtime::ActivityId, AgentRef<U>)>,
+    token: run::RunToken,
+) {
+    let mut message = ChatMessage::new(Role::User, text);
+    let mut turn_ctx = None;
+    if let Some((activity, agent)) = target {
+        let ctx_activity = activity;
+        let Ok(Some(mut ctx)) = session
+            .exec(move |st| st.activity(ctx_activity).map(|a| a.chat_ctx.clone()))
+            .await
+        else {
+            return;
+        };
+        ctx.insert(message.clone());
+        let agent_ctx = AgentContext::new(session.clone(), activity, agent.agent.id());
+        let hook = agent
+            .agent
+            .on_user_turn_completed(agent_ctx, &mut ctx, &mut message)
+            .await;
+        match hook {
+            Ok(()) => {
+                // Keep edits to the message in the turn's context.
+                ctx.upsert(message.clone());
+                turn_ctx = Some(ctx);
+            }
+            Err(crate::Error::StopResponse) => return,
+            Err(error) => {
+                let agent_id = agent.agent.id();
+                let message = format!("on_user_turn_completed failed: {error}");
+                let _ = session
+                    .post(move |st| st.report_error(ErrorSource::Hook(agent_id), message, true));
+                return;
+            }
+        }
+    }
+    let handle = SpeechHandle::new(SpeechPriority::Normal, true);
+    let plan = ReplyPlan {
+        user_message: Some(message),
+        instructions: None,
+        tool_choice: None,
+        allowed_tools: None,
+        in_on_enter: false,
+        in_tool: false,
+        turn_ctx,
+    };
+    let _ = session.post(move |st| {
+        st.create_speech(
+            handle,
+            SpeechKind::Reply(plan),
+            SpeechSource::UserTurn,
+            Some(token),
+        )
+    });
+}

@@ -1,0 +1,799 @@
+//! The tasks that do the session's work outside its actor: one per speech (model stream,
+//! playout, tool calls, follow-up steps), one per hook, one per agent switch. Each reports
+//! back to the actor with short commands and never holds session state across an `.await`.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use futures::future::{BoxFuture, join_all};
+use tokio::time::Instant;
+
+use super::agent::{AgentRef, HandoffContext};
+use super::context::{AgentContext, CALL_SCOPE, CallScope, RunContext};
+use super::events::{
+    AgentState, ErrorSource, EventKind, LlmMetrics, ToolCallStatus, ToolsExecuted,
+};
+use super::run::RunToken;
+use super::runtime::{ActivityId, ActivityStatus, ReplyPlan, SpeechKind, State};
+use super::speech::{CURRENT_TOOL_SPEECH, SpeechError, SpeechHandle};
+use super::{AgentSession, Handoff};
+use crate::chat::{
+    ChatContext, ChatItem, ChatMessage, CopyOptions, FunctionCall, FunctionCallOutput, Role,
+    SummarizeOptions, new_id,
+};
+use crate::clock::Timestamp;
+use crate::llm::{ChatChunk, ChatRequest, Llm, ToolCallAssembler, ToolChoice, Usage};
+use crate::tools::{
+    FunctionTool, INTERNAL_ERROR_OUTPUT, ToolOutcome, output_text, parse_arguments,
+};
+
+/// What the actor hands a speech for one LLM step.
+pub(crate) struct StepPlan<U: Send + 'static> {
+    llm: Arc<dyn Llm>,
+    agent: AgentRef<U>,
+    activity: ActivityId,
+    request: ChatRequest,
+    tools: Vec<FunctionTool<U>>,
+}
+
+/// What the speech task passes to the actor to prepare a step.
+struct StepInput {
+    user_message: Option<ChatMessage>,
+    instructions: Option<ChatMessage>,
+    tool_choice: ToolChoice,
+    allowed_tools: Option<Vec<String>>,
+    in_on_enter: bool,
+    turn_ctx: Option<ChatContext>,
+}
+
+/// One finished tool call, ready to be committed.
+pub(crate) struct ToolResult<U: Send + 'static> {
+    status: ToolCallStatus,
+    call: FunctionCall,
+    output: FunctionCallOutput,
+    reply_required: bool,
+    handoff: Option<Handoff<U>>,
+}
+
+/// Waits until the scheduler authorises step `step`; false if the speech was interrupted or
+/// finished first.
+async fn wait_authorized(handle: &SpeechHandle, step: u32) -> bool {
+    let mut rx = handle.inner.state.subscribe();
+    match rx
+        .wait_for(|s| s.authorized >= step || s.interrupted || s.done)
+        .await
+    {
+        Ok(s) => s.authorized >= step && !s.done,
+        Err(_) => false,
+    }
+}
+
+pub(crate) async fn run_speech<U: Send + 'static>(
+    session: AgentSession<U>,
+    handle: SpeechHandle,
+    kind: SpeechKind,
+) {
+    let error = match kind {
+        SpeechKind::Say {
+            text,
+            add_to_chat_ctx,
+        } => say(&session, &handle, text, add_to_chat_ctx).await,
+        SpeechKind::Reply(plan) => reply(&session, &handle, plan).await,
+    };
+    let id = handle.id().to_owned();
+    let finished = error.clone();
+    if session
+        .post(move |st| st.speech_finished(&id, finished))
+        .is_err()
+    {
+        handle.finish(Some(error.unwrap_or(SpeechError::SessionClosed)));
+    }
+}
+
+async fn say<U: Send + 'static>(
+    session: &AgentSession<U>,
+    handle: &SpeechHandle,
+    text: String,
+    add_to_chat_ctx: bool,
+) -> Option<SpeechError> {
+    if !wait_authorized(handle, 1).await {
+        return None;
+    }
+    let id = handle.id().to_owned();
+    // Text mode: the text is delivered at once, so playout ends now.
+    let result = session.post(move |st| {
+        if !text.is_empty() {
+            st.agent_started_speaking();
+            if add_to_chat_ctx {
+                let message = ChatMessage::new(Role::Assistant, text);
+                st.commit_item(&id, ChatItem::Message(message), true);
+            }
+        }
+        st.generation_done(&id);
+    });
+    result.err().map(|_| SpeechError::SessionClosed)
+}
+
+async fn reply<U: Send + 'static>(
+    session: &AgentSession<U>,
+    handle: &SpeechHandle,
+    plan: ReplyPlan,
+) -> Option<SpeechError> {
+    let speech_id = handle.id().to_owned();
+    let instructions = plan
+        .instructions
+        .map(|text| ChatMessage::new(Role::System, text));
+    let mut user_message = plan.user_message;
+    let mut turn_ctx = plan.turn_ctx;
+    let first_choice = plan.tool_choice.unwrap_or(if plan.in_tool {
+        ToolChoice::None
+    } else {
+        ToolChoice::Auto
+    });
+    let mut tool_choice = first_choice.clone();
+    let mut step = 1;
+    loop {
+        if !wait_authorized(handle, step).await {
+            return None;
+        }
+        let input = StepInput {
+            user_message: user_message.take(),
+            instructions: instructions.clone(),
+            tool_choice: tool_choice.clone(),
+            allowed_tools: plan.allowed_tools.clone(),
+            in_on_enter: plan.in_on_enter,
+            turn_ctx: turn_ctx.take(),
+        };
+        let id = speech_id.clone();
+        let prepared = session.exec(move |st| st.prepare_step(&id, input)).await;
+        let step_plan = match prepared {
+            Ok(Ok(p)) => p,
+            Ok(Err(error)) => {
+                let id = speech_id.clone();
+                let _ = session.post(move |st| st.generation_done(&id));
+                return Some(error);
+            }
+            Err(_) => return Some(SpeechError::SessionClosed),
+        };
+        let authorized_at = Timestamp::now();
+        let generation = generate(session, handle, &step_plan).await;
+
+        // Playout: in text mode the text reached the user as it streamed, so it ends here.
+        let text = step_plan.agent.agent.transcription_node(generation.text);
+        let interrupted = generation.interrupted;
+        let id = speech_id.clone();
+        let generation_id = new_id("gen");
+        let message_id = generation_id.clone();
+        let _ = session.post(move |st| {
+            if !text.is_empty() {
+                let mut message = ChatMessage::new(Role::Assistant, text);
+                message.id = message_id;
+                message.created_at = authorized_at;
+                message.interrupted = interrupted;
+                st.commit_item(&id, ChatItem::Message(message), true);
+            }
+            st.generation_done(&id);
+        });
+        if let Some(error) = generation.error {
+            let message = error.to_string();
+            let _ = session.post(move |st| st.llm_failed(message));
+            return Some(SpeechError::Llm(error));
+        }
+        if interrupted || generation.calls.is_empty() {
+            return None;
+        }
+        if step_plan.request.tool_choice == ToolChoice::None {
+            tracing::warn!(speech = %speech_id, "the model called tools although tool choice was none; ignored");
+            return None;
+        }
+        let results = execute_tools(
+            session,
+            handle,
+            &step_plan,
+            generation.calls,
+            &generation_id,
+            step,
+        )
+        .await;
+        let id = speech_id.clone();
+        let step_choice = step_plan.request.tool_choice.clone();
+        let first = first_choice.clone();
+        match session
+            .exec(move |st| st.commit_tools(&id, results, &step_choice, &first))
+            .await
+        {
+            Ok(Some(next_choice)) => {
+                tool_choice = next_choice;
+                step += 1;
+            }
+            _ => return None,
+        }
+    }
+}
+
+struct Generation {
+    text: String,
+    calls: Vec<crate::llm::AssembledToolCall>,
+    interrupted: bool,
+    error: Option<crate::llm::LlmError>,
+}
+
+/// Streams one model answer, stopping early when the speech is interrupted.
+async fn generate<U: Send + 'static>(
+    session: &AgentSession<U>,
+    handle: &SpeechHandle,
+    plan: &StepPlan<U>,
+) -> Generation {
+    let started = Instant::now();
+    let model = format!("{}/{}", plan.llm.provider(), plan.llm.model());
+    let mut stream = plan
+        .agent
+        .agent
+        .llm_node(plan.llm.clone(), plan.request.clone());
+    let mut interrupt_rx = handle.inner.state.subscribe();
+    let mut generation = Generation {
+        text: String::new(),
+        calls: Vec::new(),
+        interrupted: false,
+        error: None,
+    };
+    let mut calls = ToolCallAssembler::default();
+    let mut usage: Option<Usage> = None;
+    let mut ttft = None;
+    loop {
+        let chunk = tokio::select! {
+            biased;
+            _ = interrupt_rx.wait_for(|s| s.interrupted) => {
+                generation.interrupted = true;
+                break;
+            }
+            chunk = stream.next() => chunk,
+        };
+        let Some(chunk) = chunk else { break };
+        ttft.get_or_insert_with(|| started.elapsed());
+        match chunk {
+            Ok(ChatChunk::Text(delta)) => {
+                if generation.text.is_empty() && !delta.is_empty() {
+                    let _ = session.post(|st| st.agent_started_speaking());
+                }
+                generation.text.push_str(&delta);
+            }
+            Ok(ChatChunk::ToolCall(delta)) => calls.push(delta),
+            Ok(ChatChunk::Usage(u)) => usage = Some(u),
+            Ok(_) => {}
+            Err(error) => {
+                generation.error = Some(error);
+                break;
+            }
+        }
+    }
+    if !generation.interrupted && generation.error.is_none() {
+        generation.calls = calls.finish();
+    }
+    let duration = started.elapsed();
+    let tokens_per_second = usage
+        .filter(|_| !duration.is_zero())
+        .map(|u| u.completion_tokens as f64 / duration.as_secs_f64());
+    let metrics = LlmMetrics {
+        speech_id: handle.id().to_owned(),
+        model,
+        ttft: ttft.unwrap_or(duration),
+        duration,
+        usage,
+        tokens_per_second,
+    };
+    let _ = session.post(move |st| st.emit(EventKind::LlmMetrics(metrics)));
+    generation
+}
+
+/// Runs every call of a step concurrently, each in its own task; the step waits for all.
+async fn execute_tools<U: Send + 'static>(
+    session: &AgentSession<U>,
+    handle: &SpeechHandle,
+    plan: &StepPlan<U>,
+    calls: Vec<crate::llm::AssembledToolCall>,
+    generation_id: &str,
+    step: u32,
+) -> Vec<ToolResult<U>> {
+    let available = || {
+        plan.tools
+            .iter()
+            .map(FunctionTool::name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut pending: Vec<BoxFuture<'static, ToolResult<U>>> = Vec::with_capacity(calls.len());
+    for assembled in calls {
+        let mut call = FunctionCall::new(assembled.call_id, assembled.name, assembled.arguments);
+        call.group_id = Some(generation_id.to_owned());
+        let Some(tool) = plan.tools.iter().find(|t| t.name() == call.name) else {
+            let message = format!(
+                "Unknown function: {} - available tools: {}",
+                call.name,
+                available()
+            );
+            pending.push(Box::pin(futures::future::ready(error_result(
+                call, message,
+            ))));
+            continue;
+        };
+        let arguments = match parse_arguments(&call.arguments) {
+            Ok(parsed) => {
+                call.arguments = parsed.canonical;
+                parsed.object
+            }
+            Err(e) => {
+                let message = format!("Error parsing arguments for `{}`: {e}", call.name);
+                pending.push(Box::pin(futures::future::ready(error_result(
+                    call, message,
+                ))));
+                continue;
+            }
+        };
+        let started = call.clone();
+        let _ = session.post(move |st| {
+            st.emit(EventKind::ToolCallStarted {
+                function_call: started,
+            })
+        });
+        let ctx = RunContext::new(
+            AgentContext::new(session.clone(), plan.activity, plan.agent.agent.id()),
+            handle.clone(),
+            call.clone(),
+            step,
+        );
+        let future = CURRENT_TOOL_SPEECH.scope(
+            handle.id().to_owned(),
+            CALL_SCOPE.scope(CallScope::Tool, tool.call(ctx, arguments)),
+        );
+        let session = session.clone();
+        pending.push(Box::pin(async move {
+            let outcome = run_guarded(&session, future).await;
+            let result = match outcome {
+                Guarded::Done(outcome) => to_result(call, outcome),
+                Guarded::Panicked => {
+                    tracing::error!(tool = %call.name, "tool panicked");
+                    error_result(call, INTERNAL_ERROR_OUTPUT.to_owned())
+                }
+                Guarded::Cancelled => {
+                    let output = FunctionCallOutput::new(
+                        &call.call_id,
+                        &call.name,
+                        "the tool was cancelled",
+                        true,
+                    );
+                    ToolResult {
+                        status: ToolCallStatus::Cancelled,
+                        call,
+                        output,
+                        reply_required: false,
+                        handoff: None,
+                    }
+                }
+            };
+            let status = result.status;
+            let call_id = result.call.call_id.clone();
+            let _ = session.post(move |st| st.emit(EventKind::ToolCallEnded { call_id, status }));
+            result
+        }));
+    }
+    join_all(pending).await
+}
+
+fn error_result<U: Send + 'static>(call: FunctionCall, message: String) -> ToolResult<U> {
+    let output = FunctionCallOutput::new(&call.call_id, &call.name, message, true);
+    ToolResult {
+        status: ToolCallStatus::Error,
+        call,
+        output,
+        reply_required: true,
+        handoff: None,
+    }
+}
+
+fn to_result<U: Send + 'static>(call: FunctionCall, outcome: ToolOutcome<U>) -> ToolResult<U> {
+    let (text, is_error, reply_required, handoff) = match outcome {
+        ToolOutcome::Value(value) => {
+            let reply = !value.is_null();
+            (output_text(&value), false, reply, None)
+        }
+        ToolOutcome::Error(error) if error.is_internal() => {
+            tracing::error!(tool = %call.name, error = %error.message(), "tool failed");
+            (INTERNAL_ERROR_OUTPUT.to_owned(), true, true, None)
+        }
+        ToolOutcome::Error(error) => (error.message().to_owned(), true, true, None),
+        ToolOutcome::Stop => (String::new(), false, false, None),
+        ToolOutcome::Handoff(handoff) => {
+            let text = handoff.result.as_ref().map(output_text).unwrap_or_default();
+            let reply = handoff.result.is_some();
+            (text, false, reply, Some(handoff))
+        }
+    };
+    let output = FunctionCallOutput::new(&call.call_id, &call.name, text, is_error);
+    ToolResult {
+        status: if is_error {
+            ToolCallStatus::Error
+        } else {
+            ToolCallStatus::Done
+        },
+        call,
+        output,
+        reply_required,
+        handoff,
+    }
+}
+
+enum Guarded<T> {
+    Done(T),
+    Panicked,
+    Cancelled,
+}
+
+/// Runs user code in its own task: a panic is caught, and closing the session cancels it.
+async fn run_guarded<U: Send + 'static, T: Send + 'static>(
+    session: &AgentSession<U>,
+    future: impl std::future::Future<Output = T> + Send + 'static,
+) -> Guarded<T> {
+    let mut join = tokio::spawn(future);
+    let mut closed = session.shared.closed.subscribe();
+    tokio::select! {
+        joined = &mut join => match joined {
+            Ok(value) => Guarded::Done(value),
+            Err(e) if e.is_panic() => Guarded::Panicked,
+            Err(_) => Guarded::Cancelled,
+        },
+        _ = closed.wait_for(|closed| *closed) => {
+            join.abort();
+            Guarded::Cancelled
+        }
+    }
+}
+
+/// Which hook to run.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Hook {
+    OnEnter,
+    OnExit,
+}
+
+/// Runs an agent hook to completion (errors and panics become error events). `token` keeps
+/// the run that watches the hook open until it returns.
+pub(crate) async fn run_hook<U: Send + 'static>(
+    session: AgentSession<U>,
+    activity: ActivityId,
+    agent: AgentRef<U>,
+    hook: Hook,
+    token: Option<RunToken>,
+) {
+    let agent_id = agent.agent.id();
+    let ctx = AgentContext::new(session.clone(), activity, agent_id.clone());
+    let scope = match hook {
+        Hook::OnEnter => CallScope::OnEnter,
+        Hook::OnExit => CallScope::OnExit,
+    };
+    let future = CALL_SCOPE.scope(scope, async move {
+        match hook {
+            Hook::OnEnter => agent.agent.on_enter(ctx).await,
+            Hook::OnExit => agent.agent.on_exit(ctx).await,
+        }
+    });
+    let message = match run_guarded(&session, future).await {
+        Guarded::Done(Ok(())) | Guarded::Cancelled => None,
+        Guarded::Done(Err(error)) => Some(format!("{hook:?} failed: {error}")),
+        Guarded::Panicked => Some(format!("{hook:?} panicked")),
+    };
+    if let Some(message) = message {
+        let _ = session.post(move |st| st.report_error(ErrorSource::Hook(agent_id), message, true));
+    }
+    drop(token);
+}
+
+/// Hands control from the agent in control to `to`: old `on_exit`, wait for its speech, record
+/// the handoff, start the new agent and its `on_enter`. Switches are serialised.
+pub(crate) async fn switch_agent<U: Send + 'static>(
+    session: AgentSession<U>,
+    to: AgentRef<U>,
+    context: HandoffContext,
+    token: Option<RunToken>,
+) {
+    let switch_lock = session.shared.clone();
+    let _one_at_a_time = switch_lock.switch_lock.lock().await;
+    let Ok(from) = session
+        .exec(|st| {
+            let top = st.top()?;
+            st.begin_drain(top);
+            st.activity(top).map(|a| (top, a.agent.clone()))
+        })
+        .await
+    else {
+        return;
+    };
+    if let Some((old, old_agent)) = &from {
+        run_hook(
+            session.clone(),
+            *old,
+            old_agent.clone(),
+            Hook::OnExit,
+            token.clone(),
+        )
+        .await;
+        let old = *old;
+        let Ok(idle) = session.exec(move |st| st.when_idle(old)).await else {
+            return;
+        };
+        let _ = idle.await;
+    }
+    let old = from.map(|(id, _)| id);
+    let chat_ctx = handoff_context(&session, old, &to, context).await;
+    let agent = to.clone();
+    let run = token.clone();
+    let started = session
+        .exec(move |st| st.finish_handoff(old, agent, chat_ctx, run.as_ref()))
+        .await;
+    match started {
+        Ok(Ok(activity)) => {
+            tokio::spawn(run_hook(session, activity, to, Hook::OnEnter, token));
+        }
+        Ok(Err(error)) => {
+            let message = format!("could not start agent `{}`: {error}", to.agent.id());
+            let _ = session.post(move |st| st.report_error(ErrorSource::Session, message, true));
+        }
+        Err(_) => {}
+    }
+}
+
+async fn handoff_context<U: Send + 'static>(
+    session: &AgentSession<U>,
+    old: Option<ActivityId>,
+    to: &AgentRef<U>,
+    context: HandoffContext,
+) -> ChatContext {
+    let old_ctx = || async {
+        let Some(old) = old else {
+            return ChatContext::new();
+        };
+        session
+            .exec(move |st| {
+                st.activity(old)
+                    .map(|a| a.chat_ctx.clone())
+                    .unwrap_or_default()
+            })
+            .await
+            .unwrap_or_default()
+    };
+    match context {
+        HandoffContext::Fresh => to.agent.chat_ctx(),
+        HandoffContext::Custom(ctx) => ctx,
+        HandoffContext::Full => old_ctx().await,
+        HandoffContext::LastTurns(n) => old_ctx().await.last_user_turns(n),
+        HandoffContext::Summary => {
+            let mut ctx = old_ctx().await.copy(&CopyOptions {
+                exclude_instructions: true,
+                ..CopyOptions::default()
+            });
+            let llm = session.exec(|st| st.llm.clone()).await.ok().flatten();
+            let summarized = match llm {
+                Some(llm) => ctx
+                    .summarize(llm.as_ref(), &SummarizeOptions::default())
+                    .await
+                    .map_err(|e| e.to_string()),
+                None => Err("the session has no LLM to summarise with".to_owned()),
+            };
+            match summarized {
+                Ok(_) => ctx,
+                Err(message) => {
+                    let message = format!("handoff summary failed, starting fresh: {message}");
+                    let _ =
+                        session.post(move |st| st.report_error(ErrorSource::Llm, message, true));
+                    to.agent.chat_ctx()
+                }
+            }
+        }
+    }
+}
+
+impl<U: Send + 'static> State<U> {
+    /// Builds the request of one step; the first step also commits the user message.
+    fn prepare_step(
+        &mut self,
+        speech_id: &str,
+        input: StepInput,
+    ) -> Result<StepPlan<U>, SpeechError> {
+        if self.closing {
+            return Err(SpeechError::SessionClosed);
+        }
+        let activity_id = self
+            .speech_activity(speech_id)
+            .ok_or(SpeechError::AgentGone)?;
+        if let Some(message) = input.user_message {
+            let item = ChatItem::Message(message);
+            if let Some(activity) = self.activity_mut(activity_id) {
+                activity.chat_ctx.insert(item.clone());
+            }
+            self.history.insert(item.clone());
+            self.emit(EventKind::ConversationItemAdded { item });
+        }
+        let session_llm = self.llm.clone();
+        let conn_options = self.options.conn_options;
+        let activity = self.activity(activity_id).ok_or(SpeechError::AgentGone)?;
+        let llm = activity
+            .agent
+            .agent
+            .llm()
+            .or(session_llm)
+            .ok_or_else(|| SpeechError::NoLlm(activity.agent_id.clone()))?;
+        let mut tools: Vec<FunctionTool<U>> = match &input.allowed_tools {
+            Some(names) => {
+                let unknown: Vec<String> = names
+                    .iter()
+                    .filter(|n| !activity.tools.iter().any(|t| t.name() == n.as_str()))
+                    .cloned()
+                    .collect();
+                if !unknown.is_empty() {
+                    return Err(SpeechError::UnknownTools {
+                        names: unknown,
+                        available: activity.tools.iter().map(|t| t.name().to_owned()).collect(),
+                    });
+                }
+                activity
+                    .tools
+                    .iter()
+                    .filter(|t| names.iter().any(|n| n == t.name()))
+                    .cloned()
+                    .collect()
+            }
+            None => activity.tools.clone(),
+        };
+        if input.in_on_enter {
+            tools.retain(|t| !t.flags().ignore_on_enter);
+        }
+        let mut context = input.turn_ctx.unwrap_or_else(|| activity.chat_ctx.clone());
+        if let Some(instructions) = input.instructions {
+            context.insert(instructions);
+        }
+        let tool_choice = if tools.is_empty() {
+            ToolChoice::None
+        } else {
+            input.tool_choice
+        };
+        let mut request = ChatRequest::new(context)
+            .with_tools(tools.iter().map(|t| t.definition().clone()).collect())
+            .with_tool_choice(tool_choice);
+        request.conn_options = conn_options;
+        Ok(StepPlan {
+            llm,
+            agent: activity.agent.clone(),
+            activity: activity_id,
+            request,
+            tools,
+        })
+    }
+
+    /// Commits a step's calls and outputs, applies the handoff rules and decides on a
+    /// follow-up: returns the next step's tool choice when the speech should continue.
+    fn commit_tools(
+        &mut self,
+        speech_id: &str,
+        mut results: Vec<ToolResult<U>>,
+        step_choice: &ToolChoice,
+        first_choice: &ToolChoice,
+    ) -> Option<ToolChoice> {
+        let handle = self.speech_handle(speech_id)?;
+        let activity_id = self.speech_activity(speech_id)?;
+        let interrupted = handle.interrupted();
+
+        // The first handoff in the model's call order wins; later ones are refused.
+        let mut handoff: Option<Handoff<U>> = None;
+        let mut handoff_tool = String::new();
+        for result in &mut results {
+            let Some(h) = result.handoff.take() else {
+                continue;
+            };
+            if interrupted {
+                result.output.output =
+                    "the agent handoff was interrupted and did not happen".to_owned();
+                result.output.is_error = true;
+                result.reply_required = false;
+            } else if handoff.is_some() {
+                result.output.output = format!(
+                    "only one handoff can happen per turn; `{handoff_tool}` already hands off, so this one did not happen"
+                );
+                result.output.is_error = true;
+            } else {
+                handoff_tool = result.call.name.clone();
+                handoff = Some(h);
+            }
+        }
+
+        let mut event = ToolsExecuted {
+            function_calls: results.iter().map(|r| r.call.clone()).collect(),
+            function_call_outputs: results.iter().map(|r| r.output.clone()).collect(),
+            reply_requested: !interrupted && results.iter().any(|r| r.reply_required),
+            handoff_to: handoff.as_ref().map(Handoff::agent_id),
+            reply_cancelled: false,
+            handoff_cancelled: false,
+        };
+        if let Some(activity) = self.activity(activity_id) {
+            let agent = activity.agent.agent.clone();
+            if std::panic::catch_unwind(AssertUnwindSafe(|| agent.on_tools_executed(&mut event)))
+                .is_err()
+            {
+                self.report_error(
+                    ErrorSource::Hook(activity.agent_id.clone()),
+                    "on_tools_executed panicked".to_owned(),
+                    true,
+                );
+            }
+        }
+        for result in &results {
+            self.commit_item(speech_id, ChatItem::FunctionCall(result.call.clone()), true);
+        }
+        for result in &results {
+            self.commit_item(
+                speech_id,
+                ChatItem::FunctionCallOutput(result.output.clone()),
+                true,
+            );
+        }
+        let wants_handoff = event.has_agent_handoff();
+        let wants_reply = event.has_tool_reply();
+        self.emit(EventKind::FunctionToolsExecuted(event));
+
+        if let (true, Some(handoff)) = (wants_handoff, handoff) {
+            self.begin_drain(activity_id);
+            self.current_agent_id = Some(handoff.agent_id());
+            if let Some(session) = self.session() {
+                let token = self.speech_run(speech_id);
+                tokio::spawn(switch_agent(session, handoff.agent, handoff.context, token));
+            }
+        }
+        if !wants_reply || interrupted {
+            return None;
+        }
+        let max_steps = self.options.max_tool_steps;
+        let mut at_cap = false;
+        handle.update(|s| {
+            at_cap = s.num_steps > max_steps;
+            s.num_steps += 1;
+        });
+        let draining = self
+            .activity(activity_id)
+            .is_none_or(|a| a.status != ActivityStatus::Running);
+        let next = if at_cap
+            || draining
+            || *first_choice == ToolChoice::None
+            || *step_choice == ToolChoice::None
+        {
+            ToolChoice::None
+        } else {
+            ToolChoice::Auto
+        };
+        self.set_agent_state(AgentState::Thinking);
+        self.requeue(speech_id);
+        Some(next)
+    }
+}
+
+impl ChatContext {
+    /// A copy holding the last `n` user turns (each a user message and everything after it),
+    /// without instructions. Zero turns gives an empty context.
+    pub fn last_user_turns(&self, n: usize) -> ChatContext {
+        if n == 0 {
+            return ChatContext::new();
+        }
+        let users: Vec<usize> = self
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| matches!(i, ChatItem::Message(m) if m.role == Role::User))
+            .map(|(index, _)| index)
+            .collect();
+        let start = users.len().checked_sub(n).map_or(0, |first| users[first]);
+        ChatContext::from_items(
+            self.items()[start..]
+                .iter()
+                .filter(|i| !matches!(i, ChatItem::Message(m) if m.role.is_instructions()))
+                .cloned(),
+        )
+    }
+}

@@ -1,0 +1,281 @@
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::stream;
+use serde_json::Value;
+
+use crate::chat::{ChatItem, Role};
+use crate::llm::{
+    ChatChunk, ChatRequest, FinishReason, Llm, LlmError, LlmStream, ToolCallDelta, Usage,
+};
+
+/// One scripted answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ScriptedReply {
+    /// Text, streamed one word per chunk.
+    Text(String),
+    /// Tool calls (name, JSON arguments), each sent as one chunk, optionally after some text.
+    ToolCalls {
+        /// Text before the calls (may be empty).
+        text: String,
+        /// The calls: tool name and raw arguments text.
+        calls: Vec<(String, String)>,
+    },
+    /// Raw chunks, sent as they are (for malformed or interleaved streams).
+    Chunks(Vec<ChatChunk>),
+    /// Chunks, then an error (a stream cut mid-answer).
+    ChunksThenError(Vec<ChatChunk>, LlmError),
+    /// The request fails.
+    Error(LlmError),
+}
+
+impl ScriptedReply {
+    /// A text answer.
+    pub fn text(text: impl Into<String>) -> Self {
+        ScriptedReply::Text(text.into())
+    }
+
+    /// One tool call with JSON arguments.
+    pub fn tool(name: impl Into<String>, arguments: Value) -> Self {
+        ScriptedReply::ToolCalls {
+            text: String::new(),
+            calls: vec![(name.into(), arguments.to_string())],
+        }
+    }
+}
+
+#[derive(Default)]
+struct Script {
+    keyed: Vec<(String, VecDeque<ScriptedReply>)>,
+    ordered: VecDeque<ScriptedReply>,
+}
+
+/// A deterministic [`Llm`] for tests: it answers from a script, in virtual time.
+///
+/// Replies are chosen by the request's last context item when a key matches (see
+/// [`ScriptedLlm::key_of`]), otherwise taken in order from the queue. Every request is recorded,
+/// with the tools offered and the tool choice, for assertions.
+///
+/// ```
+/// use std::sync::Arc;
+/// use serde_json::json;
+/// use switchboard::testing::{ScriptedLlm, ScriptedReply};
+///
+/// let llm = Arc::new(
+///     ScriptedLlm::new()
+///         .on("what are your hours", ScriptedReply::tool("get_hours", json!({})))
+///         .on("after:get_hours", ScriptedReply::text("We open at nine."))
+///         .reply_text("Hello!"),
+/// );
+/// assert_eq!(llm.requests().len(), 0);
+/// ```
+pub struct ScriptedLlm {
+    script: Mutex<Script>,
+    requests: Mutex<Vec<ChatRequest>>,
+    time_to_first_token: Duration,
+    chunk_interval: Duration,
+    model: String,
+}
+
+impl Default for ScriptedLlm {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ScriptedLlm {
+    /// An empty script: every request fails until replies are added.
+    pub fn new() -> Self {
+        ScriptedLlm {
+            script: Mutex::new(Script::default()),
+            requests: Mutex::new(Vec::new()),
+            time_to_first_token: Duration::ZERO,
+            chunk_interval: Duration::ZERO,
+            model: "scripted".to_owned(),
+        }
+    }
+
+    /// Queues a reply used in order when no key matches.
+    pub fn reply(self, reply: ScriptedReply) -> Self {
+        lock(&self.script).ordered.push_back(reply);
+        self
+    }
+
+    /// Queues a text reply.
+    pub fn reply_text(self, text: impl Into<String>) -> Self {
+        self.reply(ScriptedReply::Text(text.into()))
+    }
+
+    /// Queues a tool-call reply.
+    pub fn reply_tool(self, name: impl Into<String>, arguments: Value) -> Self {
+        self.reply(ScriptedReply::tool(name, arguments))
+    }
+
+    /// Adds a reply for requests whose last item has this key. Several replies for one key are
+    /// used in turn; the last one is then repeated.
+    pub fn on(self, key: impl Into<String>, reply: ScriptedReply) -> Self {
+        self.push_keyed(key.into(), reply);
+        self
+    }
+
+    /// Adds a reply at run time (same rules as [`ScriptedLlm::on`]).
+    pub fn push_keyed(&self, key: String, reply: ScriptedReply) {
+        let mut script = lock(&self.script);
+        match script.keyed.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, replies)) => replies.push_back(reply),
+            None => script.keyed.push((key, VecDeque::from([reply]))),
+        }
+    }
+
+    /// Queues a reply at run time.
+    pub fn push(&self, reply: ScriptedReply) {
+        lock(&self.script).ordered.push_back(reply);
+    }
+
+    /// Virtual time before the first chunk.
+    pub fn with_time_to_first_token(mut self, d: Duration) -> Self {
+        self.time_to_first_token = d;
+        self
+    }
+
+    /// Virtual time between chunks.
+    pub fn with_chunk_interval(mut self, d: Duration) -> Self {
+        self.chunk_interval = d;
+        self
+    }
+
+    /// The model name reported.
+    pub fn with_model(mut self, model: impl Into<String>) -> Self {
+        self.model = model.into();
+        self
+    }
+
+    /// Every request received so far.
+    pub fn requests(&self) -> Vec<ChatRequest> {
+        lock(&self.requests).clone()
+    }
+
+    /// The number of requests received so far.
+    pub fn request_count(&self) -> usize {
+        lock(&self.requests).len()
+    }
+
+    /// The key of a request: from its last item, the text of a user, system or developer message
+    /// (a one-off instruction is a trailing system message), `after:<tool>` for a function call
+    /// output, the text of an assistant message otherwise.
+    pub fn key_of(request: &ChatRequest) -> String {
+        match request.context.last() {
+            Some(ChatItem::Message(m)) => match m.role {
+                Role::User | Role::System | Role::Developer | Role::Assistant => m.text(),
+            },
+            Some(ChatItem::FunctionCallOutput(o)) => format!("after:{}", o.name),
+            Some(ChatItem::FunctionCall(c)) => format!("call:{}", c.name),
+            Some(ChatItem::AgentHandoff(h)) => format!("handoff:{}", h.new_agent_id),
+            Some(ChatItem::AgentConfigUpdate(_)) | None => String::new(),
+        }
+    }
+
+    fn next_reply(&self, key: &str) -> Option<ScriptedReply> {
+        let mut script = lock(&self.script);
+        if let Some((_, replies)) = script.keyed.iter_mut().find(|(k, _)| k == key) {
+            return if replies.len() > 1 {
+                replies.pop_front()
+            } else {
+                replies.front().cloned()
+            };
+        }
+        script.ordered.pop_front()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn word_chunks(text: &str) -> Vec<ChatChunk> {
+    let mut chunks = Vec::new();
+    let mut current = String::new();
+    for c in text.chars() {
+        current.push(c);
+        if c == ' ' {
+            chunks.push(ChatChunk::Text(std::mem::take(&mut current)));
+        }
+    }
+    if !current.is_empty() {
+        chunks.push(ChatChunk::Text(current));
+    }
+    chunks
+}
+
+impl Llm for ScriptedLlm {
+    fn provider(&self) -> &str {
+        "scripted"
+    }
+
+    fn model(&self) -> &str {
+        &self.model
+    }
+
+    fn chat(&self, request: ChatRequest) -> LlmStream {
+        let key = Self::key_of(&request);
+        let prompt_tokens = request.context.len() as u64;
+        lock(&self.requests).push(request);
+        let reply = self.next_reply(&key);
+        let mut items: Vec<Result<ChatChunk, LlmError>> = match reply {
+            None => vec![Err(LlmError::Other {
+                provider: "scripted".to_owned(),
+                message: format!("the script has no reply for {key:?}"),
+                retryable: false,
+            })],
+            Some(ScriptedReply::Error(e)) => vec![Err(e)],
+            Some(ScriptedReply::Text(text)) => {
+                let mut chunks: Vec<_> = word_chunks(&text).into_iter().map(Ok).collect();
+                chunks.push(Ok(ChatChunk::Finish(FinishReason::Stop)));
+                chunks
+            }
+            Some(ScriptedReply::ToolCalls { text, calls }) => {
+                let mut chunks: Vec<_> = word_chunks(&text).into_iter().map(Ok).collect();
+                for (index, (name, arguments)) in calls.into_iter().enumerate() {
+                    chunks.push(Ok(ChatChunk::ToolCall(ToolCallDelta {
+                        index,
+                        id: Some(format!("call_{}", crate::chat::new_id("s"))),
+                        name: Some(name),
+                        arguments,
+                    })));
+                }
+                chunks.push(Ok(ChatChunk::Finish(FinishReason::ToolCalls)));
+                chunks
+            }
+            Some(ScriptedReply::Chunks(chunks)) => chunks.into_iter().map(Ok).collect(),
+            Some(ScriptedReply::ChunksThenError(chunks, e)) => {
+                let mut items: Vec<_> = chunks.into_iter().map(Ok).collect();
+                items.push(Err(e));
+                items
+            }
+        };
+        if items.iter().all(Result::is_ok) {
+            let completion_tokens = items.len() as u64;
+            items.push(Ok(ChatChunk::Usage(Usage {
+                prompt_tokens,
+                cached_tokens: 0,
+                completion_tokens,
+            })));
+        }
+        let ttft = self.time_to_first_token;
+        let interval = self.chunk_interval;
+        if ttft.is_zero() && interval.is_zero() {
+            return stream::iter(items).boxed();
+        }
+        stream::iter(items.into_iter().enumerate())
+            .then(move |(i, item)| async move {
+                let wait = if i == 0 { ttft } else { interval };
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
+                }
+                item
+            })
+            .boxed()
+    }
+}
