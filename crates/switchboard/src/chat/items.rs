@@ -72,9 +72,10 @@ impl Role {
     }
 }
 
-/// One part of a message's content.
+/// One part of a message's content. In JSON, text is a plain string and images and audio are
+/// objects (an image has a `url`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(untagged)]
 pub enum ChatContent {
     /// Plain text.
     Text(String),

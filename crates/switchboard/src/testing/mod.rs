@@ -3,4 +3,4 @@
 
 mod scripted_llm;
 
-pub use scripted_llm::{ScriptedLlm, ScriptedReply};
+pub use scripted_llm::{Responder, ScriptedLlm, ScriptedReply};

@@ -29,12 +29,50 @@ pub enum ScriptedReply {
     ChunksThenError(Vec<ChatChunk>, LlmError),
     /// The request fails.
     Error(LlmError),
+    /// A reply computed from the request (e.g. echoing a tool output).
+    Dynamic(Responder),
+}
+
+/// A function that computes a [`ScriptedReply`] from the request.
+#[derive(Clone)]
+pub struct Responder(std::sync::Arc<dyn Fn(&ChatRequest) -> ScriptedReply + Send + Sync>);
+
+impl Responder {
+    /// Wraps a function.
+    pub fn new(f: impl Fn(&ChatRequest) -> ScriptedReply + Send + Sync + 'static) -> Self {
+        Responder(std::sync::Arc::new(f))
+    }
+}
+
+impl std::fmt::Debug for Responder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Responder(..)")
+    }
+}
+
+impl PartialEq for Responder {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 impl ScriptedReply {
     /// A text answer.
     pub fn text(text: impl Into<String>) -> Self {
         ScriptedReply::Text(text.into())
+    }
+
+    /// A reply computed from the request.
+    pub fn dynamic(f: impl Fn(&ChatRequest) -> ScriptedReply + Send + Sync + 'static) -> Self {
+        ScriptedReply::Dynamic(Responder::new(f))
+    }
+
+    /// A text reply that repeats the output of the last tool call (handy after a tool step).
+    pub fn echo_tool_output() -> Self {
+        Self::dynamic(|request| match request.context.last() {
+            Some(ChatItem::FunctionCallOutput(o)) => ScriptedReply::Text(o.output.clone()),
+            _ => ScriptedReply::Text(String::new()),
+        })
     }
 
     /// One tool call with JSON arguments.
@@ -50,6 +88,7 @@ impl ScriptedReply {
 struct Script {
     keyed: Vec<(String, VecDeque<ScriptedReply>)>,
     ordered: VecDeque<ScriptedReply>,
+    otherwise: Option<ScriptedReply>,
 }
 
 /// A deterministic [`Llm`] for tests: it answers from a script, in virtual time.
@@ -120,6 +159,13 @@ impl ScriptedLlm {
         self
     }
 
+    /// The reply used when no key matches and the queue is empty (otherwise such a request
+    /// fails with a non-retryable error naming its key).
+    pub fn otherwise(self, reply: ScriptedReply) -> Self {
+        lock(&self.script).otherwise = Some(reply);
+        self
+    }
+
     /// Adds a reply at run time (same rules as [`ScriptedLlm::on`]).
     pub fn push_keyed(&self, key: String, reply: ScriptedReply) {
         let mut script = lock(&self.script);
@@ -186,7 +232,10 @@ impl ScriptedLlm {
                 replies.front().cloned()
             };
         }
-        script.ordered.pop_front()
+        script
+            .ordered
+            .pop_front()
+            .or_else(|| script.otherwise.clone())
     }
 }
 
@@ -222,7 +271,11 @@ impl Llm for ScriptedLlm {
         let key = Self::key_of(&request);
         let prompt_tokens = request.context.len() as u64;
         lock(&self.requests).push(request);
-        let reply = self.next_reply(&key);
+        let mut reply = self.next_reply(&key);
+        if let Some(ScriptedReply::Dynamic(responder)) = &reply {
+            let last = lock(&self.requests);
+            reply = last.last().map(|request| (responder.0)(request));
+        }
         let mut items: Vec<Result<ChatChunk, LlmError>> = match reply {
             None => vec![Err(LlmError::Other {
                 provider: "scripted".to_owned(),
@@ -230,6 +283,11 @@ impl Llm for ScriptedLlm {
                 retryable: false,
             })],
             Some(ScriptedReply::Error(e)) => vec![Err(e)],
+            Some(ScriptedReply::Dynamic(_)) => vec![Err(LlmError::Other {
+                provider: "scripted".to_owned(),
+                message: "a dynamic reply returned another dynamic reply".to_owned(),
+                retryable: false,
+            })],
             Some(ScriptedReply::Text(text)) => {
                 let mut chunks: Vec<_> = word_chunks(&text).into_iter().map(Ok).collect();
                 chunks.push(Ok(ChatChunk::Finish(FinishReason::Stop)));

@@ -1,0 +1,262 @@
+//! `switchboard`: run the built-in workflows, chat with them, and (later) test and benchmark.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use serde_json::json;
+use switchboard::chat::{ChatItem, Role};
+use switchboard::{RunEvent, RunResult, SessionEvent};
+use switchboard_examples::{Started, Workflow, workflow, workflows};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+#[derive(Parser)]
+#[command(
+    name = "switchboard",
+    version,
+    about = "Voice AI agents with explicit, testable workflows."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs a workflow as a scripted call: a scripted caller talks to the workflow's agents and
+    /// the transcript is shown live. Writes events.jsonl and results.json to --out.
+    Demo {
+        /// Where to write events.jsonl and results.json.
+        #[arg(long, default_value = "target/demo")]
+        out: PathBuf,
+        /// The workflow to run.
+        #[arg(long, default_value = "frontdesk")]
+        workflow: String,
+    },
+    /// A typed conversation with a built-in workflow. Reads one user turn per line; when stdin
+    /// is not a terminal it exits at the end of input, so it can be scripted.
+    Console {
+        /// The workflow to talk to.
+        #[arg(long, default_value = "frontdesk")]
+        workflow: String,
+        /// Print every session event as one JSON line instead of a transcript.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Lists the built-in workflows.
+    Workflows,
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Demo { out, workflow } => demo(&workflow, &out).await,
+        Command::Console { workflow, json } => console(&workflow, json).await,
+        Command::Workflows => {
+            for w in workflows() {
+                println!("{:<12} {}", w.name, w.description);
+            }
+            Ok(())
+        }
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn find_workflow(name: &str) -> Result<Workflow, String> {
+    workflow(name).ok_or_else(|| {
+        let names: Vec<_> = workflows().iter().map(|w| w.name).collect();
+        format!(
+            "no workflow named `{name}`; built-in workflows: {}",
+            names.join(", ")
+        )
+    })
+}
+
+async fn start(workflow: &Workflow) -> Result<Started, String> {
+    let llm = (workflow.scripted_llm)();
+    (workflow.start)(llm)
+        .await
+        .map_err(|e| format!("could not start `{}`: {e}", workflow.name))
+}
+
+/// Prints what a run produced as transcript lines; `agent` is the agent in control when the
+/// run started, and follows the handoffs of the run.
+fn print_run(result: &RunResult, agent: &str) {
+    let mut agent = agent.to_owned();
+    for event in result.events() {
+        match event {
+            RunEvent::Message(m) if m.role == Role::Assistant => {
+                println!("  agent ({agent}): {}", m.text());
+            }
+            RunEvent::FunctionCall(c) => println!("    · tool {}({})", c.name, c.arguments),
+            RunEvent::FunctionCallOutput(o) => {
+                let mark = if o.is_error { "error" } else { "→" };
+                println!("    · {mark} {}", o.output);
+            }
+            RunEvent::AgentHandoff { item, .. } => {
+                println!(
+                    "    · handoff {} → {}",
+                    item.old_agent_id.as_deref().unwrap_or("(start)"),
+                    item.new_agent_id
+                );
+                agent = item.new_agent_id.clone();
+            }
+            _ => {}
+        }
+    }
+}
+
+fn drain_events(events: &mut UnboundedReceiver<SessionEvent>, into: &mut Vec<SessionEvent>) {
+    while let Ok(event) = events.try_recv() {
+        into.push(event);
+    }
+}
+
+async fn demo(name: &str, out: &PathBuf) -> Result<(), String> {
+    let workflow = find_workflow(name)?;
+    println!(
+        "switchboard demo: workflow `{}` ({})",
+        workflow.name, workflow.description
+    );
+    println!("model: scripted (plays the workflow deterministically; no API key, no network)\n");
+    let started_at = Instant::now();
+    let Started {
+        session,
+        mut events,
+        greeting,
+    } = start(&workflow).await?;
+    let mut log = Vec::new();
+    print_run(&greeting, "");
+    let mut agent = session.current_agent_id().await.unwrap_or_default();
+    let mut turns = Vec::new();
+    for line in workflow.caller_lines {
+        println!("caller: {line}");
+        let turn_start = Instant::now();
+        let result = session
+            .run(line)
+            .await
+            .map_err(|e| format!("turn failed: {e}"))?;
+        let elapsed = turn_start.elapsed();
+        print_run(&result, &agent);
+        agent = session.current_agent_id().await.unwrap_or_default();
+        println!("    ({} µs)", elapsed.as_micros());
+        turns.push(json!({"caller": line, "agent": agent, "reply": result.last_reply(), "micros": elapsed.as_micros() as u64}));
+        drain_events(&mut events, &mut log);
+    }
+    let history = session.history().await;
+    let results = session.results();
+    session.close().await;
+    drain_events(&mut events, &mut log);
+
+    tokio::fs::create_dir_all(out)
+        .await
+        .map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    let mut jsonl = String::new();
+    for event in &log {
+        let line = serde_json::to_string(event).map_err(|e| e.to_string())?;
+        jsonl.push_str(&line);
+        jsonl.push('\n');
+    }
+    let events_path = out.join("events.jsonl");
+    tokio::fs::write(&events_path, jsonl)
+        .await
+        .map_err(|e| format!("cannot write {}: {e}", events_path.display()))?;
+    let handoffs = history
+        .iter()
+        .filter(|i| matches!(i, ChatItem::AgentHandoff(_)))
+        .count();
+    let summary = json!({
+        "workflow": workflow.name,
+        "results": results,
+        "turns": turns,
+        "history_items": history.len(),
+        "handoffs": handoffs,
+        "final_agent": agent,
+    });
+    let results_path = out.join("results.json");
+    let text = serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?;
+    tokio::fs::write(&results_path, text)
+        .await
+        .map_err(|e| format!("cannot write {}: {e}", results_path.display()))?;
+    println!(
+        "\n{} turns, {} handoffs, {} events in {:.1} ms. Wrote {} and {}.",
+        workflow.caller_lines.len(),
+        handoffs,
+        log.len(),
+        started_at.elapsed().as_secs_f64() * 1000.0,
+        events_path.display(),
+        results_path.display()
+    );
+    Ok(())
+}
+
+async fn console(name: &str, json_mode: bool) -> Result<(), String> {
+    let workflow = find_workflow(name)?;
+    let interactive = std::io::stdin().is_terminal();
+    let Started {
+        session,
+        mut events,
+        greeting,
+    } = start(&workflow).await?;
+    let print_events = |events: &mut UnboundedReceiver<SessionEvent>| {
+        let mut batch = Vec::new();
+        drain_events(events, &mut batch);
+        for event in batch {
+            if let Ok(line) = serde_json::to_string(&event) {
+                println!("{line}");
+            }
+        }
+    };
+    if json_mode {
+        print_events(&mut events);
+    } else {
+        if interactive {
+            println!(
+                "Talking to `{}` (scripted model). Ctrl-D to quit.",
+                workflow.name
+            );
+        }
+        print_run(&greeting, "");
+    }
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    loop {
+        if interactive && !json_mode {
+            let mut stdout = tokio::io::stdout();
+            let _ = stdout.write_all(b"you: ").await;
+            let _ = stdout.flush().await;
+        }
+        let line = match lines.next_line().await {
+            Ok(Some(line)) => line,
+            Ok(None) => break,
+            Err(e) => return Err(format!("cannot read input: {e}")),
+        };
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let agent = session.current_agent_id().await.unwrap_or_default();
+        match session.run(line).await {
+            Ok(result) if !json_mode => print_run(&result, &agent),
+            Ok(_) => {}
+            Err(e) => eprintln!("error: {e}"),
+        }
+        if json_mode {
+            print_events(&mut events);
+        }
+    }
+    session.close().await;
+    if json_mode {
+        print_events(&mut events);
+    }
+    Ok(())
+}
