@@ -71,7 +71,7 @@ impl Timestamp {
     }
 
     /// This timestamp moved later by `d` (saturating).
-    pub fn add(self, d: Duration) -> Self {
+    pub fn saturating_add(self, d: Duration) -> Self {
         Timestamp(
             self.0
                 .saturating_add(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)),

@@ -22,10 +22,19 @@ pub mod tools;
 pub use async_trait::async_trait;
 pub use session::{
     Agent, AgentContext, AgentSession, AgentState, CloseReason, EventKind, Handoff, HandoffContext,
-    ReplyOptions, RunContext, RunEvent, RunResult, SessionBuilder, SessionError, SessionEvent,
-    SessionOptions, SpeechError, SpeechHandle, SpeechPriority,
+    ReplyOptions, RunContext, RunEvent, RunResult, SayOptions, SessionBuilder, SessionError,
+    SessionEvent, SessionOptions, SpeechError, SpeechHandle, SpeechPriority,
 };
+pub use switchboard_macros::{agent, tool};
 pub use tools::{FunctionTool, StopResponse, ToolError};
+
+#[doc(hidden)]
+pub mod __private {
+    pub use futures;
+    pub use schemars;
+    pub use serde;
+    pub use serde_json;
+}
 
 /// The error type of agent hooks: anything a hook may fail with.
 #[derive(Debug, thiserror::Error)]

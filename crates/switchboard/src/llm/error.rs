@@ -93,7 +93,8 @@ impl LlmError {
         match self {
             LlmError::Connection { .. } | LlmError::Timeout { .. } => true,
             LlmError::RateLimited { .. } => true,
-            LlmError::Status { status, .. } => *status >= 500 || *status == 408 || *status == 409,
+            // 429 is retryable like `RateLimited`, whichever variant a provider maps it to.
+            LlmError::Status { status, .. } => *status >= 500 || matches!(*status, 408 | 409 | 429),
             LlmError::Protocol { .. } => true,
             LlmError::Other { retryable, .. } => *retryable,
             LlmError::Auth { .. }

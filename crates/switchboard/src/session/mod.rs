@@ -244,6 +244,29 @@ pub struct ReplyOptions {
     pub tools: Option<Vec<String>>,
     /// Whether the user may interrupt it (default true).
     pub allow_interruptions: Option<bool>,
+    /// Its place in the queue (default normal).
+    pub priority: Option<SpeechPriority>,
+}
+
+/// How [`AgentSession::say_with`] speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SayOptions {
+    /// Whether the user may interrupt it (default true).
+    pub allow_interruptions: bool,
+    /// Whether the text is added to the conversation (default true).
+    pub add_to_chat_ctx: bool,
+    /// Its place in the queue (default normal).
+    pub priority: SpeechPriority,
+}
+
+impl Default for SayOptions {
+    fn default() -> Self {
+        SayOptions {
+            allow_interruptions: true,
+            add_to_chat_ctx: true,
+            priority: SpeechPriority::Normal,
+        }
+    }
 }
 
 impl ReplyOptions {
@@ -278,6 +301,12 @@ impl ReplyOptions {
     /// Allows or forbids interruptions.
     pub fn with_allow_interruptions(mut self, allow: bool) -> Self {
         self.allow_interruptions = Some(allow);
+        self
+    }
+
+    /// Sets the queue priority.
+    pub fn with_priority(mut self, priority: SpeechPriority) -> Self {
+        self.priority = Some(priority);
         self
     }
 }
@@ -333,6 +362,10 @@ impl<U: Send + 'static> AgentSession<U> {
         &self,
         f: impl FnOnce(&mut State<U>) -> R + Send + 'static,
     ) -> Result<R, SessionError> {
+        if lock(&self.shared.inbox).is_some() {
+            // The actor is not running yet: nothing would ever answer.
+            return Err(SessionError::NotStarted);
+        }
         let (tx, rx) = oneshot::channel();
         self.post(move |st| {
             let _ = tx.send(f(st));
@@ -425,14 +458,7 @@ impl<U: Send + 'static> AgentSession<U> {
             .await;
         let done = match done {
             Ok(Ok(done)) => done,
-            Ok(Err(e)) => return Err(e),
-            Err(_) => {
-                return Err(if lock(&self.shared.inbox).is_some() {
-                    SessionError::NotStarted
-                } else {
-                    SessionError::Closed
-                });
-            }
+            Ok(Err(e)) | Err(e) => return Err(e),
         };
         let _ = done.await;
         if *self.shared.closed.borrow() {
@@ -444,21 +470,15 @@ impl<U: Send + 'static> AgentSession<U> {
     /// Speaks `text` as the agent, without the model. The returned handle completes when it has
     /// been played; the text is added to the conversation.
     pub fn say(&self, text: impl Into<String>) -> SpeechHandle {
-        self.say_with(text, true, true)
+        self.say_with(text, SayOptions::default())
     }
 
-    /// [`say`](AgentSession::say) with options: whether the user may interrupt it, and whether
-    /// it is added to the conversation.
-    pub fn say_with(
-        &self,
-        text: impl Into<String>,
-        allow_interruptions: bool,
-        add_to_chat_ctx: bool,
-    ) -> SpeechHandle {
-        let handle = SpeechHandle::new(SpeechPriority::Normal, allow_interruptions);
+    /// [`say`](AgentSession::say) with options.
+    pub fn say_with(&self, text: impl Into<String>, options: SayOptions) -> SpeechHandle {
+        let handle = SpeechHandle::new(options.priority, options.allow_interruptions);
         let kind = SpeechKind::Say {
             text: text.into(),
-            add_to_chat_ctx,
+            add_to_chat_ctx: options.add_to_chat_ctx,
         };
         self.queue(handle, kind, SpeechSource::Say)
     }
@@ -469,7 +489,7 @@ impl<U: Send + 'static> AgentSession<U> {
         let options = options.into();
         let scope = current_scope();
         let handle = SpeechHandle::new(
-            SpeechPriority::Normal,
+            options.priority.unwrap_or(SpeechPriority::Normal),
             options.allow_interruptions.unwrap_or(true),
         );
         let plan = ReplyPlan {

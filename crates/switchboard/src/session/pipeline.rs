@@ -187,6 +187,7 @@ async fn reply<U: Send + 'static>(
             tracing::warn!(speech = %speech_id, "the model called tools although tool choice was none; ignored");
             return None;
         }
+        let _ = session.post(|st| st.set_agent_state(AgentState::Thinking));
         let results = execute_tools(
             session,
             handle,
@@ -729,7 +730,9 @@ impl<U: Send + 'static> State<U> {
         for result in &results {
             self.commit_item(speech_id, ChatItem::FunctionCall(result.call.clone()), true);
         }
-        for result in &results {
+        // Outputs are committed in the model's call order, whatever order the tools finished in.
+        for result in &mut results {
+            result.output.created_at = Timestamp::now();
             self.commit_item(
                 speech_id,
                 ChatItem::FunctionCallOutput(result.output.clone()),

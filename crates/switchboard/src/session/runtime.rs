@@ -555,18 +555,11 @@ impl<U: Send + 'static> State<U> {
         // `entry.run` drops here: the run completes if nothing else watches it.
     }
 
+    /// Back to listening once no speech is playing or pending. (Thinking is set when a speech
+    /// is authorised or its tools start; speaking on its first text.)
     fn update_idle_state(&mut self) {
-        let busy = self.activities.values().any(|a| a.current.is_some());
-        if busy {
-            return;
-        }
-        let pending = !self.speeches.is_empty();
-        if pending {
-            // Tools of a speech are still running.
-            if self.speeches.values().any(|e| e.handle.is_scheduled()) {
-                self.set_agent_state(AgentState::Thinking);
-            }
-        } else if self.agent_state != AgentState::Initializing {
+        let playing = self.activities.values().any(|a| a.current.is_some());
+        if !playing && self.speeches.is_empty() && self.agent_state != AgentState::Initializing {
             self.set_agent_state(AgentState::Listening);
         }
     }

@@ -145,17 +145,23 @@ pub(crate) fn check_bounds(schema: &Value, value: &Value, path: &str) -> Result<
         return Ok(());
     };
     if let Some(Value::Array(branches)) = s.get("anyOf").or_else(|| s.get("oneOf")) {
-        let mut first_error = None;
+        // The value satisfies the union when a branch it belongs to accepts it; otherwise the
+        // error of a branch it belongs to is the most telling one.
+        let (mut matching_error, mut other_error) = (None, None);
         for branch in branches {
+            let matches = branch_matches(branch, value);
             match check_bounds(branch, value, path) {
-                Ok(()) if type_matches(branch, value) => return Ok(()),
+                Ok(()) if matches => return Ok(()),
                 Ok(()) => {}
+                Err(e) if matches => {
+                    matching_error.get_or_insert(e);
+                }
                 Err(e) => {
-                    first_error.get_or_insert(e);
+                    other_error.get_or_insert(e);
                 }
             }
         }
-        return first_error.map_or(Ok(()), Err);
+        return matching_error.or(other_error).map_or(Ok(()), Err);
     }
     let field = if path.is_empty() { "arguments" } else { path };
     if let Some(n) = value.as_f64() {
@@ -228,6 +234,43 @@ pub(crate) fn check_bounds(schema: &Value, value: &Value, path: &str) -> Result<
         }
     }
     Ok(())
+}
+
+/// Whether `value` belongs to this branch of a union: its type matches, it equals the branch's
+/// `const`/`enum` if any and, for an object, it has the branch's required properties and agrees
+/// with the branch's `const` properties (the tag of a serde enum variant).
+fn branch_matches(schema: &Value, value: &Value) -> bool {
+    if !type_matches(schema, value) {
+        return false;
+    }
+    if schema.get("const").is_some_and(|c| c != value) {
+        return false;
+    }
+    if let Some(Value::Array(options)) = schema.get("enum")
+        && !options.contains(value)
+    {
+        return false;
+    }
+    let Some(object) = value.as_object() else {
+        return true;
+    };
+    let has_required = match schema.get("required") {
+        Some(Value::Array(required)) => required
+            .iter()
+            .filter_map(Value::as_str)
+            .all(|name| object.contains_key(name)),
+        _ => true,
+    };
+    let tags_agree = match schema.get("properties") {
+        Some(Value::Object(properties)) => properties.iter().all(|(name, property)| {
+            match (property.get("const"), object.get(name)) {
+                (Some(tag), Some(v)) => tag == v,
+                _ => true,
+            }
+        }),
+        _ => true,
+    };
+    has_required && tags_agree
 }
 
 fn type_matches(schema: &Value, value: &Value) -> bool {
