@@ -190,6 +190,17 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
             None => tools.extend(analysis.map(|t| t.with_cfgs(cfgs))),
         }
     }
+    for (i, t) in tools.iter().enumerate() {
+        if tools[..i].iter().any(|other| other.name() == t.name()) {
+            errors.push(syn::Error::new(
+                t.ident().span(),
+                format!(
+                    "another `#[tool]` of this block is already named `{}`",
+                    t.name()
+                ),
+            ));
+        }
+    }
 
     let user_ty: Type = options
         .userdata

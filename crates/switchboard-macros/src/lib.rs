@@ -210,8 +210,9 @@
 //! `on_user_turn_completed`, `on_tools_executed`, `chat_ctx`, `llm_node`,
 //! `transcription_node`, with the trait's signatures. Methods marked `#[tool]` (options as on
 //! free functions) follow the rules of free tool functions, and take `&self`,
-//! `self: Arc<Self>`, or no receiver. Inside `#[agent]`, `#[tool]` is read by `#[agent]` and
-//! needs no import. Every other method is left as it is.
+//! `self: Arc<Self>`, or no receiver. Inside `#[agent]`, `#[tool]` is read (and removed) by
+//! `#[agent]` itself, so it needs no import: a `use switchboard::tool;` that serves only such
+//! methods is reported as unused. Every other method is left as it is.
 //!
 //! Limitations: the arguments struct is declared inside the generated function, so parameter
 //! types of generic agents cannot mention the impl's type parameters; `Self` is replaced by the

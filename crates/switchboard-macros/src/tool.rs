@@ -373,6 +373,16 @@ impl ToolFn {
         self
     }
 
+    /// The tool's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The function's name, for error spans.
+    pub fn ident(&self) -> &Ident {
+        &self.ident
+    }
+
     /// The `#[cfg]` attributes of the function.
     pub fn cfgs(&self) -> &[Attribute] {
         &self.cfgs

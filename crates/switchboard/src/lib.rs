@@ -21,9 +21,10 @@ pub mod tools;
 
 pub use async_trait::async_trait;
 pub use session::{
-    Agent, AgentContext, AgentSession, AgentState, CloseReason, EventKind, Handoff, HandoffContext,
-    ReplyOptions, RunContext, RunEvent, RunResult, SayOptions, SessionBuilder, SessionError,
-    SessionEvent, SessionOptions, SpeechError, SpeechHandle, SpeechPriority,
+    Agent, AgentContext, AgentSession, AgentState, AgentTask, CloseReason, EventKind, Handoff,
+    HandoffContext, ReplyOptions, RunContext, RunEvent, RunResult, SayOptions, SessionBuilder,
+    SessionError, SessionEvent, SessionOptions, SpeechError, SpeechHandle, SpeechPriority,
+    TaskError, TaskOptions,
 };
 pub use switchboard_macros::{agent, tool};
 pub use tools::{FunctionTool, StopResponse, ToolError};

@@ -32,3 +32,16 @@ impl Mutating {
 struct NotAFunction;
 
 fn main() {}
+
+struct Twice;
+
+#[agent(instructions = "twice")]
+impl Twice {
+    /// One.
+    #[tool(name = "same")]
+    async fn one(&self) {}
+
+    /// Two.
+    #[tool(name = "same")]
+    async fn two(&self) {}
+}

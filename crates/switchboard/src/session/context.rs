@@ -29,7 +29,7 @@ pub(crate) fn current_scope() -> Option<CallScope> {
 /// Given to an agent's hooks: the session, and operations on the agent itself.
 pub struct AgentContext<U: Send + 'static = ()> {
     session: AgentSession<U>,
-    activity: ActivityId,
+    pub(crate) activity: ActivityId,
     agent_id: String,
 }
 

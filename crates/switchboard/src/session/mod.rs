@@ -27,6 +27,7 @@ mod pipeline;
 mod run;
 mod runtime;
 mod speech;
+mod task;
 
 pub use agent::{Agent, Handoff, HandoffContext, agent_id_from_type_name};
 pub use context::{AgentContext, RunContext};
@@ -36,6 +37,7 @@ pub use events::{
 };
 pub use run::{RunEvent, RunResult};
 pub use speech::{SpeechError, SpeechHandle, SpeechPriority};
+pub use task::{AgentTask, TaskError, TaskOptions};
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;

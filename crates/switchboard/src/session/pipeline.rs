@@ -425,14 +425,14 @@ fn to_result<U: Send + 'static>(call: FunctionCall, outcome: ToolOutcome<U>) -> 
     }
 }
 
-enum Guarded<T> {
+pub(crate) enum Guarded<T> {
     Done(T),
     Panicked,
     Cancelled,
 }
 
 /// Runs user code in its own task: a panic is caught, and closing the session cancels it.
-async fn run_guarded<U: Send + 'static, T: Send + 'static>(
+pub(crate) async fn run_guarded<U: Send + 'static, T: Send + 'static>(
     session: &AgentSession<U>,
     future: impl std::future::Future<Output = T> + Send + 'static,
 ) -> Guarded<T> {
@@ -468,26 +468,35 @@ pub(crate) async fn run_hook<U: Send + 'static>(
     token: Option<RunToken>,
 ) {
     let agent_id = agent.agent.id();
+    // The run watches the hook through a job, so a task awaited inside the hook can detach it.
+    let Ok(job) = session.exec(move |st| st.add_job(token)).await else {
+        return;
+    };
     let ctx = AgentContext::new(session.clone(), activity, agent_id.clone());
     let scope = match hook {
         Hook::OnEnter => CallScope::OnEnter,
         Hook::OnExit => CallScope::OnExit,
     };
-    let future = CALL_SCOPE.scope(scope, async move {
-        match hook {
-            Hook::OnEnter => agent.agent.on_enter(ctx).await,
-            Hook::OnExit => agent.agent.on_exit(ctx).await,
-        }
-    });
+    let future = super::task::CURRENT_JOB.scope(
+        job,
+        CALL_SCOPE.scope(scope, async move {
+            match hook {
+                Hook::OnEnter => agent.agent.on_enter(ctx).await,
+                Hook::OnExit => agent.agent.on_exit(ctx).await,
+            }
+        }),
+    );
     let message = match run_guarded(&session, future).await {
         Guarded::Done(Ok(())) | Guarded::Cancelled => None,
         Guarded::Done(Err(error)) => Some(format!("{hook:?} failed: {error}")),
         Guarded::Panicked => Some(format!("{hook:?} panicked")),
     };
-    if let Some(message) = message {
-        let _ = session.post(move |st| st.report_error(ErrorSource::Hook(agent_id), message, true));
-    }
-    drop(token);
+    let _ = session.post(move |st| {
+        if let Some(message) = message {
+            st.report_error(ErrorSource::Hook(agent_id), message, true);
+        }
+        st.remove_job(job);
+    });
 }
 
 /// Hands control from the agent in control to `to`: old `on_exit`, wait for its speech, record

@@ -35,11 +35,17 @@ pub(crate) enum ActivityStatus {
     Running,
     /// Handing control away: plays what is queued, accepts nothing new.
     Draining,
+    /// Waiting for a task it awaits: nothing plays until control comes back.
+    Paused,
     /// Replaced; its speech is gone.
     Closed,
 }
 
 pub(crate) struct Activity<U: Send + 'static> {
+    /// Set when this activity runs an awaited task.
+    pub task: Option<super::task::TaskSlot>,
+    /// Tasks awaited from this activity run one at a time.
+    pub task_lock: Arc<tokio::sync::Mutex<()>>,
     pub agent: AgentRef<U>,
     pub agent_id: String,
     pub chat_ctx: ChatContext,
@@ -109,6 +115,9 @@ pub(crate) struct State<U: Send + 'static> {
     last_speech_end: Option<tokio::time::Instant>,
     delay_timer_armed: bool,
     close_waiters: Vec<oneshot::Sender<()>>,
+    /// Hooks and workflows that a run watches, with the token of the run watching them.
+    jobs: HashMap<u64, Option<RunToken>>,
+    next_job: u64,
     pending_close: Option<(CloseReason, Option<String>)>,
     pub(crate) stop: bool,
 }
@@ -141,6 +150,8 @@ impl<U: Send + 'static> State<U> {
             last_speech_end: None,
             delay_timer_armed: false,
             close_waiters: Vec::new(),
+            jobs: HashMap::new(),
+            next_job: 1,
             pending_close: None,
             stop: false,
         }
@@ -223,6 +234,24 @@ impl<U: Send + 'static> State<U> {
         Ok((token, done))
     }
 
+    pub fn record_run(&self, run: Option<&RunToken>, event: RunEvent) {
+        self.record(run, event);
+    }
+
+    /// The run watching a speech or job.
+    pub fn run_of(&self, awaiter: &super::task::Awaiter) -> Option<RunToken> {
+        match awaiter {
+            super::task::Awaiter::Speech(id) => self.speech_run(id),
+            super::task::Awaiter::Job(id) => self.job_run(*id),
+            super::task::Awaiter::None => None,
+        }
+    }
+
+    /// The run watching a job.
+    pub fn job_run(&self, id: u64) -> Option<RunToken> {
+        self.jobs.get(&id).cloned().flatten()
+    }
+
     fn record(&self, run: Option<&RunToken>, event: RunEvent) {
         if let Some(run) = run {
             run.record.push(event);
@@ -249,12 +278,22 @@ impl<U: Send + 'static> State<U> {
         agent: AgentRef<U>,
         chat_ctx: ChatContext,
     ) -> Result<ActivityId, SessionError> {
+        self.start_activity_with(agent, chat_ctx, Vec::new())
+    }
+
+    /// [`start_activity`](State::start_activity) with tools added to the agent's own.
+    pub fn start_activity_with(
+        &mut self,
+        agent: AgentRef<U>,
+        chat_ctx: ChatContext,
+        extra_tools: Vec<FunctionTool<U>>,
+    ) -> Result<ActivityId, SessionError> {
         if self.closing {
             return Err(SessionError::Closed);
         }
         let agent_id = agent.agent.id();
         let instructions = agent.agent.instructions();
-        let tools = self.collect_tools(&agent)?;
+        let tools = self.collect_tools(&agent, extra_tools)?;
         let tool_names: Vec<String> = tools.iter().map(|t| t.name().to_owned()).collect();
         let mut ctx = chat_ctx.copy(&CopyOptions {
             tools: Some(tool_names.clone()),
@@ -272,6 +311,8 @@ impl<U: Send + 'static> State<U> {
         self.activities.insert(
             id,
             Activity {
+                task: None,
+                task_lock: Arc::new(tokio::sync::Mutex::new(())),
                 agent,
                 agent_id: agent_id.clone(),
                 chat_ctx: ctx,
@@ -297,8 +338,13 @@ impl<U: Send + 'static> State<U> {
         Ok(id)
     }
 
-    fn collect_tools(&self, agent: &AgentRef<U>) -> Result<Vec<FunctionTool<U>>, SessionError> {
-        let own = agent.agent.clone().tools();
+    fn collect_tools(
+        &self,
+        agent: &AgentRef<U>,
+        extra: Vec<FunctionTool<U>>,
+    ) -> Result<Vec<FunctionTool<U>>, SessionError> {
+        let mut own = agent.agent.clone().tools();
+        own.extend(extra);
         let mut seen = HashSet::new();
         let mut tools = Vec::with_capacity(self.session_tools.len() + own.len());
         for tool in self.session_tools.iter().cloned().chain(own) {
@@ -473,7 +519,12 @@ impl<U: Send + 'static> State<U> {
         let Some(activity) = self.activities.get_mut(&activity_id) else {
             return;
         };
-        if activity.current.is_some() || activity.status == ActivityStatus::Closed {
+        if activity.current.is_some()
+            || matches!(
+                activity.status,
+                ActivityStatus::Closed | ActivityStatus::Paused
+            )
+        {
             return;
         }
         loop {
@@ -562,6 +613,59 @@ impl<U: Send + 'static> State<U> {
         if !playing && self.speeches.is_empty() && self.agent_state != AgentState::Initializing {
             self.set_agent_state(AgentState::Listening);
         }
+    }
+
+    /// Registers a hook or workflow watched by `run`; returns its job id.
+    pub fn add_job(&mut self, run: Option<RunToken>) -> u64 {
+        let id = self.next_job;
+        self.next_job += 1;
+        self.jobs.insert(id, run);
+        id
+    }
+
+    /// The job is over: its run may complete.
+    pub fn remove_job(&mut self, id: u64) {
+        self.jobs.remove(&id);
+    }
+
+    /// Stops a run from waiting for a speech or job (it awaits a task that waits for the
+    /// user); returns nothing, the token is dropped.
+    pub fn detach(&mut self, awaiter: &super::task::Awaiter) {
+        match awaiter {
+            super::task::Awaiter::Speech(id) => {
+                if let Some(entry) = self.speeches.get_mut(id) {
+                    entry.run = None;
+                }
+            }
+            super::task::Awaiter::Job(id) => {
+                if let Some(run) = self.jobs.get_mut(id) {
+                    *run = None;
+                }
+            }
+            super::task::Awaiter::None => {}
+        }
+    }
+
+    /// Makes `run` wait for a speech or job again (control came back to it).
+    pub fn attach(&mut self, awaiter: &super::task::Awaiter, run: Option<RunToken>) {
+        match awaiter {
+            super::task::Awaiter::Speech(id) => {
+                if let Some(entry) = self.speeches.get_mut(id) {
+                    entry.run = run;
+                }
+            }
+            super::task::Awaiter::Job(id) => {
+                if let Some(slot) = self.jobs.get_mut(id) {
+                    *slot = run;
+                }
+            }
+            super::task::Awaiter::None => {}
+        }
+    }
+
+    /// Closes an activity (a finished task) without recording anything.
+    pub fn remove_activity(&mut self, id: ActivityId) {
+        self.close_activity(id);
     }
 
     pub fn speech_handle(&self, speech_id: &str) -> Option<SpeechHandle> {
@@ -676,6 +780,13 @@ impl<U: Send + 'static> State<U> {
         for entry in self.speeches.values() {
             entry.handle.force_interrupt();
         }
+        // Every awaited task fails, innermost first, so each await returns an error.
+        for id in self.stack.clone().into_iter().rev() {
+            if let Some(slot) = self.activities.get_mut(&id).and_then(|a| a.task.take()) {
+                slot.fail(super::task::TaskError::SessionClosed);
+            }
+        }
+        self.jobs.clear();
         self.active_run = None;
         self.pending_close = Some((reason, error));
         self.check_closed();
