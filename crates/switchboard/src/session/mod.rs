@@ -21,6 +21,10 @@
 //! ```
 
 mod agent;
+/// Type-erased agents, for workflows inside the crate.
+pub(crate) mod agent_ref {
+    pub(crate) use super::agent::AgentRef;
+}
 mod context;
 mod events;
 mod pipeline;
@@ -609,6 +613,17 @@ impl<U: Send + 'static> AgentSession<U> {
         {
             let _ = done.await;
         }
+    }
+
+    /// The session's default model.
+    pub async fn session_llm(&self) -> Option<Arc<dyn Llm>> {
+        self.exec(|st| st.llm.clone()).await.ok().flatten()
+    }
+
+    /// Publishes a recoverable error event (e.g. from a workflow).
+    pub fn report_error(&self, source: ErrorSource, message: impl Into<String>) {
+        let message = message.into();
+        let _ = self.post(move |st| st.report_error(source, message, true));
     }
 
     /// True once the session is closing or closed.
