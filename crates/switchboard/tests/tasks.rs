@@ -73,13 +73,14 @@ impl AgentTask for AskEmail {
     type Output = Email;
 }
 
+/// Awaits an inner task from a hook's context.
+type InnerFuture = futures::future::BoxFuture<'static, Result<Email, TaskError>>;
+type InnerTask = Box<dyn FnOnce(AgentContext) -> InnerFuture + Send>;
+
 /// A task that awaits another task from its `on_enter`, then completes with its result.
 struct Wrapper {
     name: &'static str,
-    inner: fn() -> Box<
-        dyn FnOnce(AgentContext) -> futures::future::BoxFuture<'static, Result<Email, TaskError>>
-            + Send,
-    >,
+    inner: fn() -> InnerTask,
 }
 
 #[async_trait]

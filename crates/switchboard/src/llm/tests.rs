@@ -518,7 +518,8 @@ async fn fallback_moves_on_after_a_retryable_failure() {
     assert_eq!(fallback.provider(), "fallback");
     assert_eq!(fallback.model(), "scripted/a-model,scripted/b-model");
 
-    let items = drain(fallback.chat(request())).await;
+    let sent = request();
+    let items = drain(fallback.chat(sent.clone())).await;
     assert_eq!(
         items.first(),
         Some(&Ok(ChatChunk::ServedBy {
@@ -528,7 +529,8 @@ async fn fallback_moves_on_after_a_retryable_failure() {
     );
     assert_eq!(texts(&items), vec!["from ", "b"]);
     assert_eq!((a.request_count(), b.request_count()), (1, 1));
-    assert_eq!(b.requests()[0], request());
+    assert_eq!(a.requests(), vec![sent.clone()]);
+    assert_eq!(b.requests(), vec![sent]);
 }
 
 #[tokio::test(start_paused = true)]

@@ -12,6 +12,9 @@ use crate::tools::FunctionTool;
 tokio::task_local! {
     /// Where the running user code was called from, for defaults that depend on it.
     pub(crate) static CALL_SCOPE: CallScope;
+    /// The activity whose tool or hook is running in this task: speech it creates plays on
+    /// that agent, even while it hands control away.
+    pub(crate) static CURRENT_ACTIVITY: ActivityId;
 }
 
 /// Where user code runs.

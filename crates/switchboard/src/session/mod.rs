@@ -515,7 +515,8 @@ impl<U: Send + 'static> AgentSession<U> {
             return SpeechHandle::failed(SpeechError::NotStarted);
         }
         let queued = handle.clone();
-        match self.post(move |st| st.create_speech(queued, kind, source, None)) {
+        let origin = context::CURRENT_ACTIVITY.try_with(|a| *a).ok();
+        match self.post(move |st| st.create_speech_on(queued, kind, source, None, origin)) {
             Ok(()) => handle,
             Err(_) => SpeechHandle::failed(SpeechError::SessionClosed),
         }

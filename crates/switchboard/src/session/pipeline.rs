@@ -10,7 +10,7 @@ use futures::future::{BoxFuture, join_all};
 use tokio::time::Instant;
 
 use super::agent::{AgentRef, HandoffContext};
-use super::context::{AgentContext, CALL_SCOPE, CallScope, RunContext};
+use super::context::{AgentContext, CALL_SCOPE, CURRENT_ACTIVITY, CallScope, RunContext};
 use super::events::{
     AgentState, ErrorSource, EventKind, LlmMetrics, ToolCallStatus, ToolsExecuted,
 };
@@ -346,7 +346,10 @@ async fn execute_tools<U: Send + 'static>(
         );
         let future = CURRENT_TOOL_SPEECH.scope(
             handle.id().to_owned(),
-            CALL_SCOPE.scope(CallScope::Tool, tool.call(ctx, arguments)),
+            CURRENT_ACTIVITY.scope(
+                plan.activity,
+                CALL_SCOPE.scope(CallScope::Tool, tool.call(ctx, arguments)),
+            ),
         );
         let session = session.clone();
         pending.push(Box::pin(async move {
@@ -469,7 +472,10 @@ pub(crate) async fn run_hook<U: Send + 'static>(
 ) {
     let agent_id = agent.agent.id();
     // The run watches the hook through a job, so a task awaited inside the hook can detach it.
-    let Ok(job) = session.exec(move |st| st.add_job(token)).await else {
+    let Ok(job) = session
+        .exec(move |st| st.add_job(Some(activity), token))
+        .await
+    else {
         return;
     };
     let ctx = AgentContext::new(session.clone(), activity, agent_id.clone());
@@ -479,12 +485,15 @@ pub(crate) async fn run_hook<U: Send + 'static>(
     };
     let future = super::task::CURRENT_JOB.scope(
         job,
-        CALL_SCOPE.scope(scope, async move {
-            match hook {
-                Hook::OnEnter => agent.agent.on_enter(ctx).await,
-                Hook::OnExit => agent.agent.on_exit(ctx).await,
-            }
-        }),
+        CURRENT_ACTIVITY.scope(
+            activity,
+            CALL_SCOPE.scope(scope, async move {
+                match hook {
+                    Hook::OnEnter => agent.agent.on_enter(ctx).await,
+                    Hook::OnExit => agent.agent.on_exit(ctx).await,
+                }
+            }),
+        ),
     );
     let message = match run_guarded(&session, future).await {
         Guarded::Done(Ok(())) | Guarded::Cancelled => None,

@@ -55,6 +55,8 @@ pub(crate) struct Activity<U: Send + 'static> {
     current: Option<String>,
     speeches: HashSet<String>,
     idle_waiters: Vec<oneshot::Sender<()>>,
+    /// Resolved when nothing plays or waits in the queue (speech in its tool phase aside).
+    quiet_waiters: Vec<oneshot::Sender<()>>,
 }
 
 /// What a queued speech will do.
@@ -115,8 +117,8 @@ pub(crate) struct State<U: Send + 'static> {
     last_speech_end: Option<tokio::time::Instant>,
     delay_timer_armed: bool,
     close_waiters: Vec<oneshot::Sender<()>>,
-    /// Hooks and workflows that a run watches, with the token of the run watching them.
-    jobs: HashMap<u64, Option<RunToken>>,
+    /// Hooks and workflows that a run watches: their agent and the token of the run watching.
+    jobs: HashMap<u64, (Option<ActivityId>, Option<RunToken>)>,
     next_job: u64,
     pending_close: Option<(CloseReason, Option<String>)>,
     pub(crate) stop: bool,
@@ -249,7 +251,7 @@ impl<U: Send + 'static> State<U> {
 
     /// The run watching a job.
     pub fn job_run(&self, id: u64) -> Option<RunToken> {
-        self.jobs.get(&id).cloned().flatten()
+        self.jobs.get(&id).and_then(|(_, run)| run.clone())
     }
 
     fn record(&self, run: Option<&RunToken>, event: RunEvent) {
@@ -322,6 +324,7 @@ impl<U: Send + 'static> State<U> {
                 current: None,
                 speeches: HashSet::new(),
                 idle_waiters: Vec::new(),
+                quiet_waiters: Vec::new(),
             },
         );
         self.stack.push(id);
@@ -392,6 +395,9 @@ impl<U: Send + 'static> State<U> {
             for waiter in activity.idle_waiters.drain(..) {
                 let _ = waiter.send(());
             }
+            for waiter in activity.quiet_waiters.drain(..) {
+                let _ = waiter.send(());
+            }
             for speech in activity.speeches {
                 if let Some(entry) = self.speeches.get(&speech) {
                     entry.handle.force_interrupt();
@@ -410,6 +416,39 @@ impl<U: Send + 'static> State<U> {
             }
         }
         rx
+    }
+
+    /// Resolves when the activity has nothing playing and nothing queued (speeches whose tools
+    /// are running do not count), or is gone.
+    pub fn when_quiet(&mut self, id: ActivityId) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        let quiet = self.is_quiet(id);
+        match self.activities.get_mut(&id) {
+            Some(activity) if !quiet => activity.quiet_waiters.push(tx),
+            _ => {
+                let _ = tx.send(());
+            }
+        }
+        rx
+    }
+
+    fn is_quiet(&self, id: ActivityId) -> bool {
+        self.activities.get(&id).is_none_or(|a| {
+            a.current.is_none()
+                && a.queue
+                    .iter()
+                    .all(|(_, _, s)| self.speeches.get(s).is_none_or(|e| e.handle.is_done()))
+        })
+    }
+
+    fn notify_quiet(&mut self, id: ActivityId) {
+        if self.is_quiet(id)
+            && let Some(activity) = self.activities.get_mut(&id)
+        {
+            for waiter in activity.quiet_waiters.drain(..) {
+                let _ = waiter.send(());
+            }
+        }
     }
 
     /// Marks the top activity as handing control away: it accepts no new speech.
@@ -432,6 +471,19 @@ impl<U: Send + 'static> State<U> {
         source: SpeechSource,
         run: Option<RunToken>,
     ) {
+        self.create_speech_on(handle, kind, source, run, None);
+    }
+
+    /// [`create_speech`](State::create_speech) from user code of `origin` (a tool or hook of
+    /// that agent): the speech plays on that agent while it runs or drains.
+    pub fn create_speech_on(
+        &mut self,
+        handle: SpeechHandle,
+        kind: SpeechKind,
+        source: SpeechSource,
+        run: Option<RunToken>,
+        origin: Option<ActivityId>,
+    ) {
         if self.closing {
             handle.finish(Some(SpeechError::SessionClosed));
             return;
@@ -442,6 +494,15 @@ impl<U: Send + 'static> State<U> {
             user_initiated: source != SpeechSource::UserTurn,
             source,
         });
+        let origin = origin.filter(|id| {
+            self.activities.get(id).is_some_and(|a| {
+                matches!(a.status, ActivityStatus::Running | ActivityStatus::Draining)
+            })
+        });
+        if let Some(origin) = origin {
+            self.enqueue(origin, handle, kind, source, run);
+            return;
+        }
         match self.top() {
             Some(top)
                 if self
@@ -510,6 +571,11 @@ impl<U: Send + 'static> State<U> {
 
     /// Authorises the next queued speech when the agent is free.
     pub fn schedule(&mut self, activity_id: ActivityId) {
+        self.schedule_next(activity_id);
+        self.notify_quiet(activity_id);
+    }
+
+    fn schedule_next(&mut self, activity_id: ActivityId) {
         let delay = self.options.min_consecutive_speech_delay;
         let now = tokio::time::Instant::now();
         let wait = self
@@ -615,12 +681,25 @@ impl<U: Send + 'static> State<U> {
         }
     }
 
-    /// Registers a hook or workflow watched by `run`; returns its job id.
-    pub fn add_job(&mut self, run: Option<RunToken>) -> u64 {
+    /// Registers a hook or workflow of `activity` watched by `run`; returns its job id.
+    pub fn add_job(&mut self, activity: Option<ActivityId>, run: Option<RunToken>) -> u64 {
         let id = self.next_job;
         self.next_job += 1;
-        self.jobs.insert(id, run);
+        self.jobs.insert(id, (activity, run));
         id
+    }
+
+    /// Stops runs from waiting for the hooks of `activity` (it pauses for a task); returns
+    /// the jobs detached.
+    pub fn detach_jobs_of(&mut self, activity: ActivityId) -> Vec<u64> {
+        self.jobs
+            .iter_mut()
+            .filter(|(_, (a, run))| *a == Some(activity) && run.is_some())
+            .map(|(id, (_, run))| {
+                *run = None;
+                *id
+            })
+            .collect()
     }
 
     /// The job is over: its run may complete.
@@ -638,7 +717,7 @@ impl<U: Send + 'static> State<U> {
                 }
             }
             super::task::Awaiter::Job(id) => {
-                if let Some(run) = self.jobs.get_mut(id) {
+                if let Some((_, run)) = self.jobs.get_mut(id) {
                     *run = None;
                 }
             }
@@ -655,7 +734,7 @@ impl<U: Send + 'static> State<U> {
                 }
             }
             super::task::Awaiter::Job(id) => {
-                if let Some(slot) = self.jobs.get_mut(id) {
+                if let Some((_, slot)) = self.jobs.get_mut(id) {
                     *slot = run;
                 }
             }

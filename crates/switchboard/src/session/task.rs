@@ -134,6 +134,8 @@ pub(crate) struct TaskSlot {
     output_type_name: &'static str,
     pub parent: ActivityId,
     awaiter: Awaiter,
+    /// Hooks of the caller that the run stopped waiting for while the task runs.
+    detached_jobs: Vec<u64>,
     preserve_function_calls: bool,
 }
 
@@ -226,6 +228,12 @@ impl<U: Send + 'static> AgentContext<U> {
             .map_err(|_| TaskError::SessionClosed)?
             .ok_or(TaskError::SessionClosed)?;
         let _one_at_a_time = slot_lock.lock().await;
+        // The caller pauses only after the speech it already queued has played.
+        let quiet = session
+            .exec(move |st| st.when_quiet(parent))
+            .await
+            .map_err(|_| TaskError::SessionClosed)?;
+        let _ = quiet.await;
 
         let (tx, rx) = oneshot::channel();
         let start_session = session.clone();
@@ -243,6 +251,9 @@ impl<U: Send + 'static> AgentContext<U> {
                 // `run()` returns while the task waits for the user.
                 let run = st.run_of(&awaiter).or_else(|| st.active_run_token());
                 st.detach(&awaiter);
+                // Hooks of the caller may be waiting on the awaiter (e.g. `on_enter` awaiting
+                // the reply whose tool runs the task): the run stops waiting for them too.
+                let detached_jobs = st.detach_jobs_of(parent);
                 if let Some(p) = st.activity_mut(parent) {
                     p.status = ActivityStatus::Paused;
                 }
@@ -276,6 +287,7 @@ impl<U: Send + 'static> AgentContext<U> {
                         output_type_name,
                         parent,
                         awaiter,
+                        detached_jobs,
                         preserve_function_calls,
                     });
                 }
@@ -390,6 +402,7 @@ async fn return_control<U: Send + 'static>(
     }
     let parent = slot.parent;
     let awaiter = slot.awaiter.clone();
+    let detached_jobs = std::mem::take(&mut slot.detached_jobs);
     let preserve = slot.preserve_function_calls;
     let returned = session
         .exec(move |st| -> Result<(), SessionError> {
@@ -440,6 +453,9 @@ async fn return_control<U: Send + 'static>(
             });
             st.current_agent_id = Some(parent_id);
             st.attach(&awaiter, run.clone());
+            for job in &detached_jobs {
+                st.attach(&Awaiter::Job(*job), run.clone());
+            }
             st.schedule(parent);
             Ok(())
         })

@@ -101,6 +101,7 @@ pub struct StepCompleted {
 
 type Factory<U> = Arc<dyn Fn() -> AgentRef<U> + Send + Sync>;
 type SkipIf = Arc<dyn Fn(&TaskGroupResults) -> bool + Send + Sync>;
+type StepCallback = Arc<dyn Fn(&StepCompleted) + Send + Sync>;
 
 struct Step<U: Send + 'static> {
     id: String,
@@ -116,7 +117,7 @@ struct Step<U: Send + 'static> {
 /// (that step re-runs, then the interrupted one). Itself a task: await it with
 /// [`AgentContext::run_task`]; its output is the [`TaskGroupResults`].
 ///
-/// ```
+/// ```ignore
 /// use switchboard::workflows::{TaskGroup, GetEmailTask, GetNameTask};
 ///
 /// let mut group: TaskGroup = TaskGroup::new();
@@ -132,7 +133,7 @@ pub struct TaskGroup<U: Send + 'static = ()> {
     summarize: bool,
     return_exceptions: bool,
     chat_ctx: ChatContext,
-    on_step_completed: Option<Arc<dyn Fn(&StepCompleted) + Send + Sync>>,
+    on_step_completed: Option<StepCallback>,
 }
 
 impl<U: Send + 'static> Default for TaskGroup<U> {
