@@ -54,6 +54,10 @@ pub struct Started {
     pub greeting: RunResult,
 }
 
+/// Starts a session of a workflow on a model.
+pub type StartFn =
+    fn(Arc<dyn Llm>) -> futures::future::BoxFuture<'static, Result<Started, SessionError>>;
+
 /// A built-in workflow.
 pub struct Workflow {
     /// Its name, as given to the console.
@@ -65,8 +69,7 @@ pub struct Workflow {
     /// A model that plays the workflow without any real LLM.
     pub scripted_llm: fn() -> Arc<dyn Llm>,
     /// Starts a session of the workflow on `llm`.
-    pub start:
-        fn(Arc<dyn Llm>) -> futures::future::BoxFuture<'static, Result<Started, SessionError>>,
+    pub start: StartFn,
 }
 
 /// The built-in workflows.
