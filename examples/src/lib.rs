@@ -1,6 +1,7 @@
 //! Example workflows for Switchboard. Each is a module with its agents, a scripted model that
 //! plays it without any real LLM, and tests; the CLI's console reaches them by name.
 
+pub mod clinic;
 pub mod frontdesk;
 
 use std::sync::Arc;
@@ -74,26 +75,48 @@ pub struct Workflow {
 
 /// The built-in workflows.
 pub fn workflows() -> Vec<Workflow> {
-    vec![Workflow {
-        name: "frontdesk",
-        description: "a clinic front desk that answers opening hours and hands billing questions to billing",
-        caller_lines: frontdesk::DEMO_CALLER_LINES,
-        scripted_llm: || Arc::new(frontdesk::scripted_llm()),
-        start: |llm| {
-            Box::pin(async move {
-                let session = AgentSession::with_userdata(frontdesk::Caller::default())
-                    .llm(llm)
-                    .build();
-                let events = session.subscribe();
-                let greeting = session.start(frontdesk::FrontDesk).await?;
-                Ok(Started {
-                    session: Box::new(session),
-                    events,
-                    greeting,
+    vec![
+        Workflow {
+            name: "frontdesk",
+            description: "a clinic front desk that answers opening hours and hands billing questions to billing",
+            caller_lines: frontdesk::DEMO_CALLER_LINES,
+            scripted_llm: || Arc::new(frontdesk::scripted_llm()),
+            start: |llm| {
+                Box::pin(async move {
+                    let session = AgentSession::with_userdata(frontdesk::Caller::default())
+                        .llm(llm)
+                        .build();
+                    let events = session.subscribe();
+                    let greeting = session.start(frontdesk::FrontDesk).await?;
+                    Ok(Started {
+                        session: Box::new(session),
+                        events,
+                        greeting,
+                    })
                 })
-            })
+            },
         },
-    }]
+        Workflow {
+            name: "clinic",
+            description: "a clinic intake: consent, name, date of birth, phone and email through prebuilt tasks, then booking and billing",
+            caller_lines: clinic::DEMO_CALLER_LINES,
+            scripted_llm: || Arc::new(clinic::scripted_llm()),
+            start: |llm| {
+                Box::pin(async move {
+                    let session = AgentSession::with_userdata(clinic::ClinicIntake::default())
+                        .llm(llm)
+                        .build();
+                    let events = session.subscribe();
+                    let greeting = session.start(clinic::FrontDesk).await?;
+                    Ok(Started {
+                        session: Box::new(session),
+                        events,
+                        greeting,
+                    })
+                })
+            },
+        },
+    ]
 }
 
 /// The workflow with this name.

@@ -1,15 +1,17 @@
-//! `switchboard`: run the built-in workflows, chat with them, and (later) test and benchmark.
+//! `switchboard`: run the built-in workflows, chat with them, test them with scenario files,
+//! and (later) benchmark.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 use serde_json::json;
-use switchboard::chat::{ChatItem, Role};
-use switchboard::{RunEvent, RunResult, SessionEvent};
-use switchboard_examples::{Started, Workflow, workflow, workflows};
+use switchboard::chat::{ChatContext, ChatItem, Role};
+use switchboard::testing::{ScenarioRunner, ScenarioSession, ScenarioStart, write_junit};
+use switchboard::{RunEvent, RunResult, SessionError, SessionEvent};
+use switchboard_examples::{Started, Workflow, WorkflowSession, workflow, workflows};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -48,6 +50,16 @@ enum Command {
     },
     /// Lists the built-in workflows.
     Workflows,
+    /// Runs scenario files against the built-in workflows, on their scripted models and in
+    /// virtual time; prints a report and writes JUnit XML. Exits with 1 when a scenario fails.
+    Test {
+        /// Scenario files (TOML), e.g. examples/scenarios/frontdesk.toml.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Where to write the JUnit XML report.
+        #[arg(long, default_value = "target/switchboard-test/junit.xml")]
+        junit: PathBuf,
+    },
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -62,6 +74,7 @@ async fn main() -> ExitCode {
             }
             Ok(())
         }
+        Command::Test { files, junit } => test(&files, &junit),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -259,4 +272,126 @@ async fn console(name: &str, json_mode: bool) -> Result<(), String> {
         print_events(&mut events);
     }
     Ok(())
+}
+
+/// Drives a type-erased workflow session as a scenario session.
+struct ScenarioAdapter(Box<dyn WorkflowSession>);
+
+#[switchboard::async_trait]
+impl ScenarioSession for ScenarioAdapter {
+    async fn run(&self, user_input: &str) -> Result<RunResult, SessionError> {
+        self.0.run(user_input).await
+    }
+    async fn history(&self) -> ChatContext {
+        self.0.history().await
+    }
+    async fn close(&self) {
+        self.0.close().await
+    }
+}
+
+/// `switchboard test FILE...`: runs scenario files, prints their reports, writes JUnit XML.
+fn test(files: &[PathBuf], junit: &Path) -> Result<(), String> {
+    let runner = ScenarioRunner::new(|name| {
+        let found = find_workflow(name);
+        Box::pin(async move {
+            let workflow = found?;
+            let Started {
+                session, greeting, ..
+            } = start(&workflow).await?;
+            Ok(ScenarioStart {
+                session: Box::new(ScenarioAdapter(session)),
+                greeting,
+            })
+        })
+    });
+    let mut reports = Vec::new();
+    for file in files {
+        let report = runner.run_file(file);
+        println!("{report}\n");
+        reports.push(report);
+    }
+    write_junit(junit, &reports).map_err(|e| format!("cannot write {}: {e}", junit.display()))?;
+    let failed = reports.iter().filter(|r| !r.passed()).count();
+    println!(
+        "{} scenario{}: {} passed, {failed} failed. JUnit report: {}",
+        reports.len(),
+        if reports.len() == 1 { "" } else { "s" },
+        reports.len() - failed,
+        junit.display()
+    );
+    if failed > 0 {
+        return Err(format!("{failed} of {} scenarios failed", reports.len()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("switchboard-cli-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    const FRONTDESK: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/scenarios/frontdesk.toml"
+    );
+
+    #[test]
+    fn test_command_passes_the_frontdesk_scenario_and_writes_junit() {
+        let dir = temp_dir("pass");
+        let junit = dir.join("reports/junit.xml");
+        test(&[PathBuf::from(FRONTDESK)], &junit).unwrap();
+        let xml = std::fs::read_to_string(&junit).unwrap();
+        assert!(xml.contains("failures=\"0\" errors=\"0\""), "{xml}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn test_command_fails_on_a_failing_scenario() {
+        let dir = temp_dir("fail");
+        let failing = dir.join("wrong_hours.toml");
+        std::fs::write(
+            &failing,
+            "workflow = \"frontdesk\"\n[[turn]]\nuser = \"And on Sunday?\"\n\
+             expect = [{ function_call = \"get_opening_hours\", args = { day = \"monday\" } }]\n",
+        )
+        .unwrap();
+        let junit = dir.join("junit.xml");
+        let error = test(&[PathBuf::from(FRONTDESK), failing], &junit).unwrap_err();
+        assert_eq!(error, "1 of 2 scenarios failed");
+        let xml = std::fs::read_to_string(&junit).unwrap();
+        assert!(
+            xml.contains("<testsuite name=\"wrong_hours\" tests=\"1\" failures=\"1\""),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("at `day`: expected &quot;monday&quot;, found &quot;sunday&quot;"),
+            "{xml}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn test_command_reports_unreadable_files_and_unknown_workflows() {
+        let dir = temp_dir("errors");
+        let unknown = dir.join("unknown.toml");
+        std::fs::write(&unknown, "workflow = \"nope\"\n[[turn]]\nuser = \"hi\"\n").unwrap();
+        let junit = dir.join("junit.xml");
+        let error = test(&[dir.join("missing.toml"), unknown], &junit).unwrap_err();
+        assert_eq!(error, "2 of 2 scenarios failed");
+        let xml = std::fs::read_to_string(&junit).unwrap();
+        assert!(xml.contains("cannot read the file"), "{xml}");
+        assert!(
+            xml.contains("no workflow named `nope`; built-in workflows: "),
+            "{xml}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

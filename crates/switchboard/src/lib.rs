@@ -18,6 +18,7 @@ pub mod llm;
 pub mod session;
 pub mod testing;
 pub mod tools;
+pub mod voice;
 pub mod workflows;
 
 pub use async_trait::async_trait;

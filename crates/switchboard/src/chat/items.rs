@@ -1,7 +1,7 @@
 //! The item types of a [`ChatContext`](super::ChatContext).
 
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -324,19 +324,23 @@ pub enum ItemKind {
 }
 
 /// One entry of a conversation.
+///
+/// The payloads are shared (`Arc`): copying a context, which every model request does, copies
+/// pointers, not text. Read them through `Deref` as usual (`m.text()`, `c.name`); to change one
+/// in place use [`Arc::make_mut`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ChatItem {
     /// A message.
-    Message(ChatMessage),
+    Message(Arc<ChatMessage>),
     /// A tool call.
-    FunctionCall(FunctionCall),
+    FunctionCall(Arc<FunctionCall>),
     /// A tool call's output.
-    FunctionCallOutput(FunctionCallOutput),
+    FunctionCallOutput(Arc<FunctionCallOutput>),
     /// A switch of agent.
-    AgentHandoff(AgentHandoff),
+    AgentHandoff(Arc<AgentHandoff>),
     /// A change of instructions or tools.
-    AgentConfigUpdate(AgentConfigUpdate),
+    AgentConfigUpdate(Arc<AgentConfigUpdate>),
 }
 
 impl ChatItem {
@@ -383,23 +387,23 @@ impl ChatItem {
 }
 
 macro_rules! impl_from_item {
-    ($($ty:ident),*) => {$(
+    ($($variant:ident: $ty:ident),*) => {$(
         impl From<$ty> for ChatItem {
             fn from(item: $ty) -> Self {
-                ChatItem::$ty(item)
+                ChatItem::$variant(Arc::new(item))
+            }
+        }
+        impl From<Arc<$ty>> for ChatItem {
+            fn from(item: Arc<$ty>) -> Self {
+                ChatItem::$variant(item)
             }
         }
     )*};
 }
 impl_from_item!(
-    FunctionCall,
-    FunctionCallOutput,
-    AgentHandoff,
-    AgentConfigUpdate
+    Message: ChatMessage,
+    FunctionCall: FunctionCall,
+    FunctionCallOutput: FunctionCallOutput,
+    AgentHandoff: AgentHandoff,
+    AgentConfigUpdate: AgentConfigUpdate
 );
-
-impl From<ChatMessage> for ChatItem {
-    fn from(item: ChatMessage) -> Self {
-        ChatItem::Message(item)
-    }
-}

@@ -29,6 +29,7 @@ pub use provider::{ProviderMessage, provider_messages};
 pub use summarize::{SUMMARY_CLOSE, SUMMARY_OPEN, SummarizeOptions, SummaryError};
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -202,10 +203,13 @@ impl ChatContext {
                     !(options.exclude_instructions && m.role.is_instructions()
                         || options.exclude_empty_messages && m.is_empty())
                 }
-                ChatItem::FunctionCall(FunctionCall { name, .. })
-                | ChatItem::FunctionCallOutput(FunctionCallOutput { name, .. }) => {
+                ChatItem::FunctionCall(c) => {
                     !options.exclude_function_calls
-                        && tools.as_ref().is_none_or(|t| t.contains(name.as_str()))
+                        && tools.as_ref().is_none_or(|t| t.contains(c.name.as_str()))
+                }
+                ChatItem::FunctionCallOutput(o) => {
+                    !options.exclude_function_calls
+                        && tools.as_ref().is_none_or(|t| t.contains(o.name.as_str()))
                 }
                 ChatItem::AgentHandoff(_) => !options.exclude_handoffs,
                 ChatItem::AgentConfigUpdate(_) => !options.exclude_config_updates,
@@ -287,7 +291,7 @@ impl ChatContext {
         match self.index_of(INSTRUCTIONS_ID) {
             Some(index) => {
                 if let ChatItem::Message(m) = &mut self.items[index] {
-                    m.content = vec![ChatContent::Text(instructions.to_owned())];
+                    Arc::make_mut(m).content = vec![ChatContent::Text(instructions.to_owned())];
                 }
             }
             None => {
@@ -299,7 +303,7 @@ impl ChatContext {
                 let mut message = ChatMessage::new(Role::System, instructions);
                 message.id = INSTRUCTIONS_ID.to_owned();
                 message.created_at = created_at;
-                self.items.insert(0, ChatItem::Message(message));
+                self.items.insert(0, message.into());
             }
         }
     }
@@ -307,7 +311,7 @@ impl ChatContext {
     /// The function call with this call id.
     pub fn function_call(&self, call_id: &str) -> Option<&FunctionCall> {
         self.items.iter().find_map(|i| match i {
-            ChatItem::FunctionCall(c) if c.call_id == call_id => Some(c),
+            ChatItem::FunctionCall(c) if c.call_id == call_id => Some(&**c),
             _ => None,
         })
     }

@@ -34,6 +34,7 @@ pub use retry::{ConnOptions, chat_with_retry};
 
 use std::collections::BTreeMap;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
@@ -111,8 +112,8 @@ pub enum ResponseFormat {
 pub struct ChatRequest {
     /// The conversation so far, instructions included.
     pub context: ChatContext,
-    /// The tools offered.
-    pub tools: Vec<ToolDefinition>,
+    /// The tools offered (shared: a definition is built once per tool, not per request).
+    pub tools: Vec<Arc<ToolDefinition>>,
     /// Which tools the model may or must call.
     pub tool_choice: ToolChoice,
     /// Whether several tool calls may come in one answer (`None`: provider default).
@@ -139,9 +140,12 @@ impl ChatRequest {
         }
     }
 
-    /// Offers these tools.
-    pub fn with_tools(mut self, tools: Vec<ToolDefinition>) -> Self {
-        self.tools = tools;
+    /// Offers these tools (`ToolDefinition`s or shared `Arc<ToolDefinition>`s).
+    pub fn with_tools(
+        mut self,
+        tools: impl IntoIterator<Item = impl Into<Arc<ToolDefinition>>>,
+    ) -> Self {
+        self.tools = tools.into_iter().map(Into::into).collect();
         self
     }
 

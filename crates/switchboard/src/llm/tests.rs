@@ -843,7 +843,7 @@ fn chat_request_builders() {
         .with_tools(vec![tool.clone()])
         .with_tool_choice(ToolChoice::Named("t".into()))
         .with_temperature(0.25);
-    assert_eq!(r.tools, vec![tool]);
+    assert_eq!(r.tools, vec![std::sync::Arc::new(tool)]);
     assert_eq!(r.tool_choice, ToolChoice::Named("t".into()));
     assert_eq!(r.temperature, Some(0.25));
     assert_eq!(r.parallel_tool_calls, None);

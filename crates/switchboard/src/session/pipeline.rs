@@ -34,6 +34,8 @@ pub(crate) struct StepPlan<U: Send + 'static> {
     agent: AgentRef<U>,
     activity: ActivityId,
     request: ChatRequest,
+    /// The request's tool choice (the request itself goes to the model).
+    tool_choice: ToolChoice,
     tools: Vec<FunctionTool<U>>,
 }
 
@@ -107,7 +109,7 @@ async fn say<U: Send + 'static>(
             st.agent_started_speaking();
             if add_to_chat_ctx {
                 let message = ChatMessage::new(Role::Assistant, text);
-                st.commit_item(&id, ChatItem::Message(message), true);
+                st.commit_item(&id, ChatItem::Message(std::sync::Arc::new(message)), true);
             }
         }
         st.generation_done(&id);
@@ -147,7 +149,7 @@ async fn reply<U: Send + 'static>(
         };
         let id = speech_id.clone();
         let prepared = session.exec(move |st| st.prepare_step(&id, input)).await;
-        let step_plan = match prepared {
+        let mut step_plan = match prepared {
             Ok(Ok(p)) => p,
             Ok(Err(error)) => {
                 let id = speech_id.clone();
@@ -157,7 +159,7 @@ async fn reply<U: Send + 'static>(
             Err(_) => return Some(SpeechError::SessionClosed),
         };
         let authorized_at = Timestamp::now();
-        let generation = generate(session, handle, &step_plan).await;
+        let generation = generate(session, handle, &mut step_plan).await;
 
         // Playout: in text mode the text reached the user as it streamed, so it ends here.
         let text = step_plan.agent.agent.transcription_node(generation.text);
@@ -171,7 +173,7 @@ async fn reply<U: Send + 'static>(
                 message.id = message_id;
                 message.created_at = authorized_at;
                 message.interrupted = interrupted;
-                st.commit_item(&id, ChatItem::Message(message), true);
+                st.commit_item(&id, ChatItem::Message(std::sync::Arc::new(message)), true);
             }
             st.generation_done(&id);
         });
@@ -183,7 +185,7 @@ async fn reply<U: Send + 'static>(
         if interrupted || generation.calls.is_empty() {
             return None;
         }
-        if step_plan.request.tool_choice == ToolChoice::None {
+        if step_plan.tool_choice == ToolChoice::None {
             tracing::warn!(speech = %speech_id, "the model called tools although tool choice was none; ignored");
             return None;
         }
@@ -198,7 +200,7 @@ async fn reply<U: Send + 'static>(
         )
         .await;
         let id = speech_id.clone();
-        let step_choice = step_plan.request.tool_choice.clone();
+        let step_choice = step_plan.tool_choice.clone();
         let first = first_choice.clone();
         match session
             .exec(move |st| st.commit_tools(&id, results, &step_choice, &first))
@@ -224,14 +226,14 @@ struct Generation {
 async fn generate<U: Send + 'static>(
     session: &AgentSession<U>,
     handle: &SpeechHandle,
-    plan: &StepPlan<U>,
+    plan: &mut StepPlan<U>,
 ) -> Generation {
     let started = Instant::now();
     let model = format!("{}/{}", plan.llm.provider(), plan.llm.model());
-    let mut stream = plan
-        .agent
-        .agent
-        .llm_node(plan.llm.clone(), plan.request.clone());
+    let mut stream = plan.agent.agent.llm_node(
+        plan.llm.clone(),
+        std::mem::replace(&mut plan.request, ChatRequest::new(ChatContext::new())),
+    );
     let mut interrupt_rx = handle.inner.state.subscribe();
     let mut generation = Generation {
         text: String::new(),
@@ -626,7 +628,7 @@ impl<U: Send + 'static> State<U> {
             .speech_activity(speech_id)
             .ok_or(SpeechError::AgentGone)?;
         if let Some(message) = input.user_message {
-            let item = ChatItem::Message(message);
+            let item = ChatItem::from(message);
             if let Some(activity) = self.activity_mut(activity_id) {
                 activity.chat_ctx.insert(item.clone());
             }
@@ -677,13 +679,14 @@ impl<U: Send + 'static> State<U> {
             input.tool_choice
         };
         let mut request = ChatRequest::new(context)
-            .with_tools(tools.iter().map(|t| t.definition().clone()).collect())
+            .with_tools(tools.iter().map(FunctionTool::shared_definition))
             .with_tool_choice(tool_choice);
         request.conn_options = conn_options;
         Ok(StepPlan {
             llm,
             agent: activity.agent.clone(),
             activity: activity_id,
+            tool_choice: request.tool_choice.clone(),
             request,
             tools,
         })
@@ -746,14 +749,18 @@ impl<U: Send + 'static> State<U> {
             }
         }
         for result in &results {
-            self.commit_item(speech_id, ChatItem::FunctionCall(result.call.clone()), true);
+            self.commit_item(
+                speech_id,
+                ChatItem::FunctionCall(std::sync::Arc::new(result.call.clone())),
+                true,
+            );
         }
         // Outputs are committed in the model's call order, whatever order the tools finished in.
         for result in &mut results {
             result.output.created_at = Timestamp::now();
             self.commit_item(
                 speech_id,
-                ChatItem::FunctionCallOutput(result.output.clone()),
+                ChatItem::FunctionCallOutput(std::sync::Arc::new(result.output.clone())),
                 true,
             );
         }

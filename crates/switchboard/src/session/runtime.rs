@@ -383,7 +383,7 @@ impl<U: Send + 'static> State<U> {
             },
         );
         self.emit(EventKind::ConversationItemAdded {
-            item: ChatItem::AgentHandoff(item),
+            item: ChatItem::AgentHandoff(std::sync::Arc::new(item)),
         });
         self.start_activity(agent, chat_ctx)
     }
@@ -773,9 +773,11 @@ impl<U: Send + 'static> State<U> {
         self.history.insert(item.clone());
         if to_run {
             let event = match &item {
-                ChatItem::Message(m) => Some(RunEvent::Message(m.clone())),
-                ChatItem::FunctionCall(c) => Some(RunEvent::FunctionCall(c.clone())),
-                ChatItem::FunctionCallOutput(o) => Some(RunEvent::FunctionCallOutput(o.clone())),
+                ChatItem::Message(m) => Some(RunEvent::Message((**m).clone())),
+                ChatItem::FunctionCall(c) => Some(RunEvent::FunctionCall((**c).clone())),
+                ChatItem::FunctionCallOutput(o) => {
+                    Some(RunEvent::FunctionCallOutput((**o).clone()))
+                }
                 _ => None,
             };
             if let Some(event) = event {

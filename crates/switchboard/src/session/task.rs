@@ -269,7 +269,7 @@ impl<U: Send + 'static> AgentContext<U> {
                     },
                 );
                 st.emit(super::EventKind::ConversationItemAdded {
-                    item: ChatItem::AgentHandoff(item),
+                    item: ChatItem::AgentHandoff(std::sync::Arc::new(item)),
                 });
                 ctx.retain(|i| !matches!(i, ChatItem::AgentHandoff(_)));
                 let activity = st
@@ -449,7 +449,7 @@ async fn return_control<U: Send + 'static>(
                 },
             );
             st.emit(super::EventKind::ConversationItemAdded {
-                item: ChatItem::AgentHandoff(item),
+                item: ChatItem::AgentHandoff(std::sync::Arc::new(item)),
             });
             st.current_agent_id = Some(parent_id);
             st.attach(&awaiter, run.clone());

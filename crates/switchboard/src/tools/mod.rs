@@ -379,14 +379,8 @@ impl<U: Send + 'static> FunctionTool<U> {
         Fut: Future<Output = O> + Send + 'static,
         O: IntoToolOutput<U>,
     {
-        let parameters = parameters_schema::<A>();
         let name = name.into();
-        let definition = Arc::new(ToolDefinition {
-            strict_parameters: Some(strict_schema(&parameters)),
-            name: name.clone(),
-            description: description.into(),
-            parameters,
-        });
+        let definition = cached_definition::<A>(name.clone(), description.into());
         let schema = definition.parameters.clone();
         let handler =
             move |ctx: RunContext<U>, arguments: Map<String, Value>| match decode_arguments::<A>(
@@ -479,6 +473,11 @@ impl<U: Send + 'static> FunctionTool<U> {
         &self.definition
     }
 
+    /// What the model sees, shared.
+    pub fn shared_definition(&self) -> Arc<ToolDefinition> {
+        self.definition.clone()
+    }
+
     /// The tool's flags.
     pub fn flags(&self) -> ToolFlags {
         self.flags
@@ -494,6 +493,36 @@ impl<U: Send + 'static> FunctionTool<U> {
     ) -> BoxFuture<'static, ToolOutcome<U>> {
         (self.handler)(ctx, arguments)
     }
+}
+
+/// Agents build their tools each time they take control: the schemas (the costly part) are
+/// derived once per arguments type, name and description, and shared.
+fn cached_definition<A: JsonSchema + 'static>(
+    name: String,
+    description: String,
+) -> Arc<ToolDefinition> {
+    use std::any::TypeId;
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    type Key = (TypeId, String, String);
+    static CACHE: OnceLock<Mutex<HashMap<Key, Arc<ToolDefinition>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let key = (TypeId::of::<A>(), name, description);
+    if let Some(found) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        return found.clone();
+    }
+    let parameters = parameters_schema::<A>();
+    let definition = Arc::new(ToolDefinition {
+        strict_parameters: Some(strict_schema(&parameters)),
+        name: key.1.clone(),
+        description: key.2.clone(),
+        parameters,
+    });
+    cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(key, definition.clone());
+    definition
 }
 
 fn decode_arguments<A: DeserializeOwned>(

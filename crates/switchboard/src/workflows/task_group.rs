@@ -117,7 +117,7 @@ struct Step<U: Send + 'static> {
 /// (that step re-runs, then the interrupted one). Itself a task: await it with
 /// [`AgentContext::run_task`]; its output is the [`TaskGroupResults`].
 ///
-/// ```ignore
+/// ```
 /// use switchboard::workflows::{TaskGroup, GetEmailTask, GetNameTask};
 ///
 /// let mut group: TaskGroup = TaskGroup::new();
