@@ -4,11 +4,13 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 use serde_json::json;
 use switchboard::chat::{ChatContext, ChatItem, Role};
+use switchboard::llm::Llm;
 use switchboard::testing::{ScenarioRunner, ScenarioSession, ScenarioStart, write_junit};
 use switchboard::{RunEvent, RunResult, SessionError, SessionEvent};
 use switchboard_examples::{Started, Workflow, WorkflowSession, workflow, workflows};
@@ -35,8 +37,14 @@ enum Command {
         #[arg(long, default_value = "target/demo")]
         out: PathBuf,
         /// The workflow to run.
-        #[arg(long, default_value = "frontdesk")]
+        #[arg(long, default_value = "clinic")]
         workflow: String,
+        /// The model: `scripted` (the workflow's own script, no network) or a provider string
+        /// such as `openai/gpt-4o-mini`, `anthropic/claude-sonnet-4-5`, `ollama/llama3.2`,
+        /// `openai-compatible:http://host:port/v1#model`. Default: $SWITCHBOARD_LLM, else
+        /// `scripted`.
+        #[arg(long, env = "SWITCHBOARD_LLM", default_value = "scripted")]
+        llm: String,
     },
     /// A typed conversation with a built-in workflow. Reads one user turn per line; when stdin
     /// is not a terminal it exits at the end of input, so it can be scripted.
@@ -47,6 +55,9 @@ enum Command {
         /// Print every session event as one JSON line instead of a transcript.
         #[arg(long)]
         json: bool,
+        /// The model, as for `demo` (default: $SWITCHBOARD_LLM, else `scripted`).
+        #[arg(long, env = "SWITCHBOARD_LLM", default_value = "scripted")]
+        llm: String,
     },
     /// Lists the built-in workflows.
     Workflows,
@@ -66,8 +77,12 @@ enum Command {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
-        Command::Demo { out, workflow } => demo(&workflow, &out).await,
-        Command::Console { workflow, json } => console(&workflow, json).await,
+        Command::Demo { out, workflow, llm } => demo(&workflow, &out, &llm).await,
+        Command::Console {
+            workflow,
+            json,
+            llm,
+        } => console(&workflow, json, &llm).await,
         Command::Workflows => {
             for w in workflows() {
                 println!("{:<12} {}", w.name, w.description);
@@ -95,8 +110,25 @@ fn find_workflow(name: &str) -> Result<Workflow, String> {
     })
 }
 
-async fn start(workflow: &Workflow) -> Result<Started, String> {
-    let llm = (workflow.scripted_llm)();
+/// The model named by `spec`: the workflow's script, or a provider.
+fn resolve_llm(workflow: &Workflow, spec: &str) -> Result<Arc<dyn Llm>, String> {
+    let spec = spec.trim();
+    if spec.is_empty() || spec == "scripted" {
+        return Ok((workflow.scripted_llm)());
+    }
+    if spec.starts_with("anthropic/") {
+        return switchboard_anthropic::from_spec(spec).map_err(|e| e.to_string());
+    }
+    switchboard_openai::from_spec(spec).map_err(|e| {
+        format!(
+            "{e}\n(--llm takes `scripted`, `anthropic/<model>` or one of: {})",
+            switchboard_openai::PREFIXES
+        )
+    })
+}
+
+async fn start(workflow: &Workflow, llm_spec: &str) -> Result<Started, String> {
+    let llm = resolve_llm(workflow, llm_spec)?;
     (workflow.start)(llm)
         .await
         .map_err(|e| format!("could not start `{}`: {e}", workflow.name))
@@ -114,7 +146,12 @@ fn print_run(result: &RunResult, agent: &str) {
             RunEvent::FunctionCall(c) => println!("    · tool {}({})", c.name, c.arguments),
             RunEvent::FunctionCallOutput(o) => {
                 let mark = if o.is_error { "error" } else { "→" };
-                println!("    · {mark} {}", o.output);
+                let text = if o.output.is_empty() {
+                    "(no output)"
+                } else {
+                    &o.output
+                };
+                println!("    · {mark} {text}");
             }
             RunEvent::AgentHandoff { item, .. } => {
                 println!(
@@ -135,19 +172,25 @@ fn drain_events(events: &mut UnboundedReceiver<SessionEvent>, into: &mut Vec<Ses
     }
 }
 
-async fn demo(name: &str, out: &PathBuf) -> Result<(), String> {
+async fn demo(name: &str, out: &PathBuf, llm_spec: &str) -> Result<(), String> {
     let workflow = find_workflow(name)?;
     println!(
         "switchboard demo: workflow `{}` ({})",
         workflow.name, workflow.description
     );
-    println!("model: scripted (plays the workflow deterministically; no API key, no network)\n");
+    if llm_spec == "scripted" {
+        println!(
+            "model: scripted (plays the workflow deterministically; no API key, no network)\n"
+        );
+    } else {
+        println!("model: {llm_spec}\n");
+    }
     let started_at = Instant::now();
     let Started {
         session,
         mut events,
         greeting,
-    } = start(&workflow).await?;
+    } = start(&workflow, llm_spec).await?;
     let mut log = Vec::new();
     print_run(&greeting, "");
     let mut agent = session.current_agent_id().await.unwrap_or_default();
@@ -155,10 +198,7 @@ async fn demo(name: &str, out: &PathBuf) -> Result<(), String> {
     for line in workflow.caller_lines {
         println!("caller: {line}");
         let turn_start = Instant::now();
-        let result = session
-            .run(line)
-            .await
-            .map_err(|e| format!("turn failed: {e}"))?;
+        let result = session.run(line).await.map_err(|e| e.to_string())?;
         let elapsed = turn_start.elapsed();
         print_run(&result, &agent);
         agent = session.current_agent_id().await.unwrap_or_default();
@@ -213,14 +253,14 @@ async fn demo(name: &str, out: &PathBuf) -> Result<(), String> {
     Ok(())
 }
 
-async fn console(name: &str, json_mode: bool) -> Result<(), String> {
+async fn console(name: &str, json_mode: bool, llm_spec: &str) -> Result<(), String> {
     let workflow = find_workflow(name)?;
     let interactive = std::io::stdin().is_terminal();
     let Started {
         session,
         mut events,
         greeting,
-    } = start(&workflow).await?;
+    } = start(&workflow, llm_spec).await?;
     let print_events = |events: &mut UnboundedReceiver<SessionEvent>| {
         let mut batch = Vec::new();
         drain_events(events, &mut batch);
@@ -298,7 +338,7 @@ fn test(files: &[PathBuf], junit: &Path) -> Result<(), String> {
             let workflow = found?;
             let Started {
                 session, greeting, ..
-            } = start(&workflow).await?;
+            } = start(&workflow, "scripted").await?;
             Ok(ScenarioStart {
                 session: Box::new(ScenarioAdapter(session)),
                 greeting,

@@ -26,7 +26,7 @@ pub use session::{
     Agent, AgentContext, AgentSession, AgentState, AgentTask, CloseReason, EventKind, Handoff,
     HandoffContext, ReplyOptions, RunContext, RunEvent, RunResult, SayOptions, SessionBuilder,
     SessionError, SessionEvent, SessionOptions, SpeechError, SpeechHandle, SpeechPriority,
-    TaskError, TaskOptions,
+    TaskError, TaskOptions, ToolMock,
 };
 pub use switchboard_macros::{agent, tool};
 pub use tools::{FunctionTool, StopResponse, ToolError};

@@ -236,6 +236,31 @@ impl<U: Send + 'static> SessionBuilder<U> {
     }
 }
 
+/// A tool mock installed by [`AgentSession::mock_tool`]; dropping it removes the mock.
+#[must_use = "the mock is removed when this guard is dropped; call .keep() to keep it"]
+pub struct ToolMock<U: Send + 'static> {
+    session: Option<AgentSession<U>>,
+    key: (std::any::TypeId, String),
+}
+
+impl<U: Send + 'static> ToolMock<U> {
+    /// Keeps the mock for the rest of the session.
+    pub fn keep(mut self) {
+        self.session = None;
+    }
+}
+
+impl<U: Send + 'static> Drop for ToolMock<U> {
+    fn drop(&mut self) {
+        if let Some(session) = self.session.take() {
+            let key = self.key.clone();
+            let _ = session.post(move |st| {
+                st.mocks.remove(&key);
+            });
+        }
+    }
+}
+
 /// What [`AgentSession::generate_reply`] should do. `&str` and `String` convert into one-off
 /// instructions.
 #[derive(Debug, Clone, Default)]
@@ -613,6 +638,48 @@ impl<U: Send + 'static> AgentSession<U> {
             .await
         {
             let _ = done.await;
+        }
+    }
+
+    /// Replaces the implementation of the tool `name` of agents of type `A`; the model still
+    /// sees the real schema. The mock gets the decoded argument object. It applies from the
+    /// next model step until the returned guard is dropped (or for the whole session after
+    /// [`ToolMock::keep`]).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use switchboard::{Agent, AgentSession, RunContext};
+    /// # struct FrontDesk;
+    /// # impl Agent for FrontDesk { fn instructions(&self) -> String { String::new() } }
+    /// # let session = AgentSession::builder().build();
+    /// let _mock = session.mock_tool::<FrontDesk, _, _, _>("get_hours", |_ctx: RunContext, _args| async {
+    ///     "closed for the holidays"
+    /// });
+    /// ```
+    pub fn mock_tool<A, F, Fut, O>(&self, name: &str, f: F) -> ToolMock<U>
+    where
+        A: Agent<U>,
+        F: Fn(RunContext<U>, serde_json::Map<String, serde_json::Value>) -> Fut
+            + Send
+            + Sync
+            + 'static,
+        Fut: std::future::Future<Output = O> + Send + 'static,
+        O: crate::tools::IntoToolOutput<U>,
+    {
+        use futures::FutureExt;
+        let key = (std::any::TypeId::of::<A>(), name.to_owned());
+        let handler: Arc<crate::tools::Handler<U>> = Arc::new(move |ctx, arguments| {
+            f(ctx, arguments)
+                .map(crate::tools::IntoToolOutput::into_outcome)
+                .boxed()
+        });
+        let installed = key.clone();
+        let _ = self.post(move |st| {
+            st.mocks.insert(installed, handler);
+        });
+        ToolMock {
+            session: Some(self.clone()),
+            key,
         }
     }
 

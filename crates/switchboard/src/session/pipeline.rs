@@ -669,6 +669,14 @@ impl<U: Send + 'static> State<U> {
         if input.in_on_enter {
             tools.retain(|t| !t.flags().ignore_on_enter);
         }
+        if !self.mocks.is_empty() {
+            let agent_type = activity.agent.type_id;
+            for tool in &mut tools {
+                if let Some(mock) = self.mocks.get(&(agent_type, tool.name().to_owned())) {
+                    *tool = tool.clone().with_shared_handler(mock.clone());
+                }
+            }
+        }
         let mut context = input.turn_ctx.unwrap_or_else(|| activity.chat_ctx.clone());
         if let Some(instructions) = input.instructions {
             context.insert(instructions);

@@ -121,6 +121,8 @@ pub(crate) struct State<U: Send + 'static> {
     jobs: HashMap<u64, (Option<ActivityId>, Option<RunToken>)>,
     next_job: u64,
     pending_close: Option<(CloseReason, Option<String>)>,
+    /// Tool mocks by agent type and tool name.
+    pub mocks: HashMap<(std::any::TypeId, String), Arc<crate::tools::Handler<U>>>,
     pub(crate) stop: bool,
 }
 
@@ -155,6 +157,7 @@ impl<U: Send + 'static> State<U> {
             jobs: HashMap::new(),
             next_job: 1,
             pending_close: None,
+            mocks: HashMap::new(),
             stop: false,
         }
     }

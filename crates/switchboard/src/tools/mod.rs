@@ -317,7 +317,8 @@ impl<U: Send + 'static> IntoToolOutput<U> for ToolOutcome<U> {
     }
 }
 
-type Handler<U> =
+/// A tool implementation: the call's context and decoded arguments in, an outcome out.
+pub(crate) type Handler<U> =
     dyn Fn(RunContext<U>, Map<String, Value>) -> BoxFuture<'static, ToolOutcome<U>> + Send + Sync;
 
 /// A tool bound to its implementation. Cheap to clone.
@@ -460,6 +461,11 @@ impl<U: Send + 'static> FunctionTool<U> {
         self.handler = Arc::new(move |ctx, arguments| {
             f(ctx, arguments).map(IntoToolOutput::into_outcome).boxed()
         });
+        self
+    }
+
+    pub(crate) fn with_shared_handler(mut self, handler: Arc<Handler<U>>) -> Self {
+        self.handler = handler;
         self
     }
 
