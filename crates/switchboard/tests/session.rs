@@ -1011,3 +1011,63 @@ async fn operations_before_start_are_clear_errors() {
         other => panic!("expected NoLlm, got {other:?}"),
     }
 }
+
+struct Polite;
+
+#[async_trait]
+impl Agent for Polite {
+    fn instructions(&self) -> String {
+        "polite".into()
+    }
+    async fn on_exit(&self, ctx: AgentContext) -> switchboard::Result<()> {
+        ctx.session().say("Goodbye from on_exit.").await?;
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn drain_runs_on_exit_plays_queued_speech_then_refuses_turns() {
+    let llm = Arc::new(
+        ScriptedLlm::new()
+            .otherwise(ScriptedReply::text("queued reply"))
+            .with_time_to_first_token(Duration::from_secs(1)),
+    );
+    let session = AgentSession::builder().llm(llm).build();
+    session.start(Polite).await.unwrap();
+    let queued = session.generate_reply("say something");
+    session.drain().await.unwrap();
+    assert!(queued.is_done() && !queued.interrupted());
+    let said: Vec<_> = session
+        .history()
+        .await
+        .iter()
+        .filter_map(|i| match i {
+            ChatItem::Message(m) if m.role == Role::Assistant => Some(m.text()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(said, ["queued reply", "Goodbye from on_exit."]);
+    assert!(matches!(
+        session.run("hello").await,
+        Err(SessionError::Closed)
+    ));
+    session.close().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn min_consecutive_speech_delay_spaces_out_speeches() {
+    let llm = Arc::new(ScriptedLlm::new());
+    let (desk, _) = Desk::new();
+    let session = AgentSession::builder()
+        .llm(llm)
+        .min_consecutive_speech_delay(Duration::from_millis(700))
+        .build();
+    session.start(desk).await.unwrap();
+    let started = tokio::time::Instant::now();
+    let first = session.say("one");
+    let second = session.say("two");
+    first.await.unwrap();
+    assert!(started.elapsed() < Duration::from_millis(700));
+    second.await.unwrap();
+    assert_eq!(started.elapsed(), Duration::from_millis(700));
+}

@@ -471,3 +471,114 @@ async fn completing_outside_a_task_is_an_error() {
     let result = session.run("finish").await.unwrap();
     assert!(result.events().iter().any(|e| matches!(e, RunEvent::FunctionCallOutput(o) if o.output == "there is no running task to complete here")));
 }
+
+/// Completes twice in one tool; records what the second attempt said.
+struct Twice(Arc<std::sync::Mutex<Option<String>>>);
+
+#[async_trait]
+impl Agent for Twice {
+    fn instructions(&self) -> String {
+        "twice".into()
+    }
+    fn tools(self: Arc<Self>) -> Vec<FunctionTool> {
+        let seen = self.0.clone();
+        vec![FunctionTool::new(
+            "done",
+            "Complete.",
+            move |ctx: RunContext, _a: NoArgs| {
+                let seen = seen.clone();
+                async move {
+                    ctx.complete(Email("first".into())).await?;
+                    let second = ctx.complete(Email("second".into())).await;
+                    *seen.lock().unwrap() = second.err().map(|e| e.to_string());
+                    Ok::<(), ToolError>(())
+                }
+            },
+        )]
+    }
+    async fn on_enter(&self, ctx: AgentContext) -> switchboard::Result<()> {
+        ctx.session().generate_reply("twice: ask").await?;
+        Ok(())
+    }
+}
+
+impl AgentTask for Twice {
+    type Output = Email;
+}
+
+#[tokio::test(start_paused = true)]
+async fn completing_a_task_twice_is_an_error_and_the_first_value_wins() {
+    let seen = Arc::new(std::sync::Mutex::new(None));
+    let task_seen = seen.clone();
+    struct Caller(Arc<std::sync::Mutex<Option<String>>>);
+    #[async_trait]
+    impl Agent for Caller {
+        fn instructions(&self) -> String {
+            "caller".into()
+        }
+        fn tools(self: Arc<Self>) -> Vec<FunctionTool> {
+            let seen = self.0.clone();
+            vec![FunctionTool::new(
+                "go",
+                "Run the task.",
+                move |ctx: RunContext, _a: NoArgs| {
+                    let seen = seen.clone();
+                    async move { Ok::<_, ToolError>(ctx.run_task(Twice(seen)).await?.0) }
+                },
+            )]
+        }
+    }
+    let llm = Arc::new(
+        ScriptedLlm::new()
+            .on("go", ScriptedReply::tool("go", json!({})))
+            .on("twice: ask", ScriptedReply::text("Ready?"))
+            .on("yes", ScriptedReply::tool("done", json!({})))
+            .on("after:go", ScriptedReply::echo_tool_output()),
+    );
+    let session = AgentSession::builder().llm(llm).build();
+    session.start(Caller(task_seen)).await.unwrap();
+    session.run("go").await.unwrap();
+    let result = session.run("yes").await.unwrap();
+    assert_eq!(result.last_reply().as_deref(), Some("first"));
+    assert_eq!(
+        seen.lock().unwrap().as_deref(),
+        Some("the task `twice` is already done")
+    );
+}
+
+struct AwaitsInTurnHook(Arc<std::sync::Mutex<Option<String>>>);
+
+#[async_trait]
+impl Agent for AwaitsInTurnHook {
+    fn instructions(&self) -> String {
+        "hook".into()
+    }
+    async fn on_user_turn_completed(
+        &self,
+        ctx: AgentContext,
+        _turn: &mut switchboard::chat::ChatContext,
+        _message: &mut switchboard::chat::ChatMessage,
+    ) -> switchboard::Result<()> {
+        let outcome = ctx.run_task(AskEmail { name: "email_task" }).await;
+        *self.0.lock().unwrap() = outcome.err().map(|e| e.to_string());
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn awaiting_a_task_from_on_user_turn_completed_is_a_clear_error() {
+    let seen = Arc::new(std::sync::Mutex::new(None));
+    let llm = Arc::new(ScriptedLlm::new().otherwise(ScriptedReply::text("ok")));
+    let session = AgentSession::builder().llm(llm).build();
+    session.start(AwaitsInTurnHook(seen.clone())).await.unwrap();
+    let result = session.run("hello").await.unwrap();
+    assert_eq!(result.last_reply().as_deref(), Some("ok"));
+    assert_eq!(
+        seen.lock().unwrap().as_deref(),
+        Some("a task can be awaited only from a tool, on_enter or on_exit")
+    );
+    assert_eq!(
+        session.current_agent_id().await.as_deref(),
+        Some("awaits_in_turn_hook")
+    );
+}

@@ -479,6 +479,9 @@ impl<U: Send + 'static> AgentSession<U> {
                         SessionError::NotStarted
                     });
                 }
+                if st.draining {
+                    return Err(SessionError::Closed);
+                }
                 let (token, done) = st.begin_run(run_record)?;
                 let target = st
                     .top()
@@ -614,6 +617,26 @@ impl<U: Send + 'static> AgentSession<U> {
         let (tx, rx) = mpsc::unbounded_channel();
         let _ = self.post(move |st| st.subscribe(tx));
         rx
+    }
+
+    /// Lets the session finish what it is doing, then stop taking new work: the current agent's
+    /// `on_exit` runs (speech it queues still plays), queued speech plays out, and new user
+    /// turns are refused with [`SessionError::Closed`]. Close it afterwards with
+    /// [`close`](AgentSession::close) (which then has nothing to interrupt).
+    pub async fn drain(&self) -> Result<(), SessionError> {
+        let target = self
+            .exec(|st| {
+                let top = st.top()?;
+                st.begin_drain(top);
+                st.activity(top).map(|a| (top, a.agent.clone()))
+            })
+            .await?;
+        if let Some((activity, agent)) = target {
+            pipeline::run_hook(self.clone(), activity, agent, pipeline::Hook::OnExit, None).await;
+            let idle = self.exec(move |st| st.when_idle(activity)).await?;
+            let _ = idle.await;
+        }
+        self.exec(|st| st.draining = true).await
     }
 
     /// Closes the session: running speech is interrupted, running tools and hooks are

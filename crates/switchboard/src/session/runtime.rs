@@ -113,6 +113,8 @@ pub(crate) struct State<U: Send + 'static> {
     active_run: Option<Weak<RunGuard>>,
     pub agent_state: AgentState,
     pub closing: bool,
+    /// Set by `drain`: no new user turns.
+    pub draining: bool,
     unrecoverable_llm_errors: u32,
     last_speech_end: Option<tokio::time::Instant>,
     delay_timer_armed: bool,
@@ -150,6 +152,7 @@ impl<U: Send + 'static> State<U> {
             active_run: None,
             agent_state: AgentState::Initializing,
             closing: false,
+            draining: false,
             unrecoverable_llm_errors: 0,
             last_speech_end: None,
             delay_timer_armed: false,
