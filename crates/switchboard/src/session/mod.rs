@@ -81,6 +81,17 @@ pub enum SessionError {
     /// A speech failed.
     #[error(transparent)]
     Speech(#[from] SpeechError),
+    /// A root task never completed, even after reminders.
+    #[error("the task did not complete after {attempts} attempts")]
+    NoFinalOutput {
+        /// Turns tried (the first plus the reminders).
+        attempts: u32,
+        /// Everything the turns produced.
+        result: Box<RunResult>,
+    },
+    /// A root task failed (or completed with the wrong type).
+    #[error("the task failed: {0}")]
+    Task(task::TaskError),
     /// The turn failed; what it produced before failing is in `result`.
     #[error("the turn failed: {error}")]
     TurnFailed {
@@ -234,6 +245,12 @@ impl<U: Send + 'static> SessionBuilder<U> {
             }),
         }
     }
+}
+
+/// What starts a turn.
+enum TurnInput {
+    User(String),
+    Instructions(String),
 }
 
 /// A tool mock installed by [`AgentSession::mock_tool`]; dropping it removes the mock.
@@ -407,6 +424,24 @@ impl<U: Send + 'static> AgentSession<U> {
     /// Starts the session with its first agent and waits until everything the agent's
     /// `on_enter` produced is done; returns that as a run.
     pub async fn start<A: Agent<U>>(&self, agent: A) -> Result<RunResult, SessionError> {
+        self.start_ref(AgentRef::new(agent), None).await
+    }
+
+    /// Starts the session with a task as its root agent, to test the task on its own: what it
+    /// completes with is the final output of [`run_with_output`](AgentSession::run_with_output).
+    pub async fn start_task<T: AgentTask<U>>(&self, task: T) -> Result<RunResult, SessionError> {
+        let output = (
+            std::any::TypeId::of::<T::Output>(),
+            std::any::type_name::<T::Output>(),
+        );
+        self.start_ref(AgentRef::new(task), Some(output)).await
+    }
+
+    async fn start_ref(
+        &self,
+        agent: AgentRef<U>,
+        root_task: Option<(std::any::TypeId, &'static str)>,
+    ) -> Result<RunResult, SessionError> {
         let (inbox, seed) = {
             let inbox = lock(&self.shared.inbox).take();
             let seed = lock(&self.shared.initial).take();
@@ -424,7 +459,6 @@ impl<U: Send + 'static> AgentSession<U> {
         tokio::spawn(runtime::run_actor(state, inbox));
 
         let record = Arc::new(RunRecord::default());
-        let agent = AgentRef::new(agent);
         let run_record = record.clone();
         let started = self
             .exec(move |st| {
@@ -432,6 +466,7 @@ impl<U: Send + 'static> AgentSession<U> {
                 st.set_agent_state(AgentState::Initializing);
                 let activity =
                     st.finish_handoff(None, agent.clone(), agent.agent.chat_ctx(), Some(&token))?;
+                st.root_task = root_task.map(|(type_id, name)| (activity, type_id, name));
                 st.set_agent_state(AgentState::Listening);
                 if let Some(session) = st.session() {
                     tokio::spawn(pipeline::run_hook(
@@ -466,9 +501,58 @@ impl<U: Send + 'static> AgentSession<U> {
     /// The agent's `on_user_turn_completed` hook runs first (unlike the reference, which skips it
     /// in text mode), so text tests exercise the same path as voice turns.
     pub async fn run(&self, user_input: impl Into<String>) -> Result<RunResult, SessionError> {
-        let text = user_input.into();
         let record = Arc::new(RunRecord::default());
-        let run_record = record.clone();
+        self.run_on(TurnInput::User(user_input.into()), record.clone())
+            .await?;
+        self.finish_run(&record)
+    }
+
+    /// Like [`run`](AgentSession::run), for a session started with
+    /// [`start_task`](AgentSession::start_task): also returns what the task completed with.
+    ///
+    /// When the turn ends without the task completing, the model is reminded (a one-off
+    /// instruction) up to `max_retries` times; then
+    /// [`SessionError::NoFinalOutput`] is returned with everything the turns produced. A task
+    /// that fails returns [`SessionError::Task`].
+    pub async fn run_with_output<T: Send + 'static>(
+        &self,
+        user_input: impl Into<String>,
+        max_retries: u32,
+    ) -> Result<(RunResult, T), SessionError> {
+        let record = Arc::new(RunRecord::default());
+        let mut input = TurnInput::User(user_input.into());
+        for attempt in 0..=max_retries {
+            self.run_on(input, record.clone()).await?;
+            if let Some(output) = record.take_final_output() {
+                let result = self.finish_run(&record)?;
+                return match output {
+                    Ok(value) => value.downcast::<T>().map(|v| (result, *v)).map_err(|_| {
+                        SessionError::Task(task::TaskError::WrongOutputType {
+                            expected: std::any::type_name::<T>(),
+                        })
+                    }),
+                    Err(error) => Err(SessionError::Task(error)),
+                };
+            }
+            if attempt == max_retries {
+                break;
+            }
+            input = TurnInput::Instructions(
+                "You have not provided the final output yet. Complete the task now with the \
+                 tool that records the result."
+                    .to_owned(),
+            );
+        }
+        let result = self.finish_run(&record)?;
+        Err(SessionError::NoFinalOutput {
+            attempts: max_retries + 1,
+            result: Box::new(result),
+        })
+    }
+
+    /// One turn recorded into `record`: a user message (through `on_user_turn_completed`) or a
+    /// one-off instruction.
+    async fn run_on(&self, input: TurnInput, record: Arc<RunRecord>) -> Result<(), SessionError> {
         let session = self.clone();
         let done = self
             .exec(move |st| {
@@ -482,11 +566,33 @@ impl<U: Send + 'static> AgentSession<U> {
                 if st.draining {
                     return Err(SessionError::Closed);
                 }
-                let (token, done) = st.begin_run(run_record)?;
-                let target = st
-                    .top()
-                    .and_then(|id| st.activity(id).map(|a| (id, a.agent.clone())));
-                tokio::spawn(user_turn(session, text, target, token));
+                let (token, done) = st.begin_run(record)?;
+                match input {
+                    TurnInput::User(text) => {
+                        let target = st
+                            .top()
+                            .and_then(|id| st.activity(id).map(|a| (id, a.agent.clone())));
+                        tokio::spawn(user_turn(session, text, target, token));
+                    }
+                    TurnInput::Instructions(text) => {
+                        let plan = ReplyPlan {
+                            user_message: None,
+                            instructions: Some(text),
+                            tool_choice: None,
+                            allowed_tools: None,
+                            in_on_enter: false,
+                            in_tool: false,
+                            turn_ctx: None,
+                        };
+                        let handle = SpeechHandle::new(SpeechPriority::Normal, true);
+                        st.create_speech(
+                            handle,
+                            SpeechKind::Reply(plan),
+                            SpeechSource::GenerateReply,
+                            Some(token),
+                        );
+                    }
+                }
                 Ok(done)
             })
             .await;
@@ -498,7 +604,7 @@ impl<U: Send + 'static> AgentSession<U> {
         if *self.shared.closed.borrow() {
             return Err(SessionError::Closed);
         }
-        self.finish_run(&record)
+        Ok(())
     }
 
     /// Speaks `text` as the agent, without the model. The returned handle completes when it has

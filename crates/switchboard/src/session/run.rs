@@ -83,8 +83,9 @@ pub(crate) struct RunRecord {
     pub events: Mutex<Vec<RunEvent>>,
     /// The error of the last speech that finished, if it failed.
     pub last_error: Mutex<Option<SpeechError>>,
-    /// The value a task completed with, stamped on the last speech that finished.
-    pub final_output: Mutex<Option<serde_json::Value>>,
+    /// What the session's root task completed with during this run (see
+    /// [`AgentSession::run_with_output`](super::AgentSession::run_with_output)).
+    pub final_output: Mutex<Option<super::task::TaskValue>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -92,6 +93,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl RunRecord {
+    pub fn take_final_output(&self) -> Option<super::task::TaskValue> {
+        lock(&self.final_output).take()
+    }
+
     pub fn push(&self, event: RunEvent) {
         lock(&self.events).push(event);
     }
@@ -136,17 +141,13 @@ impl Drop for RunGuard {
 #[derive(Debug, Clone, Default)]
 pub struct RunResult {
     pub(crate) events: Vec<RunEvent>,
-    pub(crate) final_output: Option<serde_json::Value>,
 }
 
 impl RunResult {
     pub(crate) fn from_record(record: &RunRecord) -> Self {
         let mut events = lock(&record.events).clone();
         events.sort_by_key(RunEvent::created_at);
-        RunResult {
-            events,
-            final_output: lock(&record.final_output).clone(),
-        }
+        RunResult { events }
     }
 
     /// The events, oldest first.
@@ -160,11 +161,6 @@ impl RunResult {
             RunEvent::Message(m) if m.role == crate::chat::Role::Assistant => Some(m.text()),
             _ => None,
         })
-    }
-
-    /// The value a task completed with during this run, if any.
-    pub fn final_output(&self) -> Option<&serde_json::Value> {
-        self.final_output.as_ref()
     }
 
     /// Every event, one per line, for failure messages; `mark` points at one of them.

@@ -123,6 +123,8 @@ pub(crate) struct State<U: Send + 'static> {
     jobs: HashMap<u64, (Option<ActivityId>, Option<RunToken>)>,
     next_job: u64,
     pending_close: Option<(CloseReason, Option<String>)>,
+    /// The session's root agent when it is a task: its activity and output type.
+    pub root_task: Option<(ActivityId, std::any::TypeId, &'static str)>,
     /// Tool mocks by agent type and tool name.
     pub mocks: HashMap<(std::any::TypeId, String), Arc<crate::tools::Handler<U>>>,
     pub(crate) stop: bool,
@@ -160,6 +162,7 @@ impl<U: Send + 'static> State<U> {
             jobs: HashMap::new(),
             next_job: 1,
             pending_close: None,
+            root_task: None,
             mocks: HashMap::new(),
             stop: false,
         }

@@ -339,10 +339,30 @@ impl<U: Send + 'static> AgentContext<U> {
                     return Err(TaskError::NotInTask);
                 };
                 let Some(slot) = a.task.as_ref() else {
-                    return Err(match agent_id {
-                        Some(id) if a.status == ActivityStatus::Draining => {
-                            TaskError::AlreadyDone(id)
+                    let draining = a.status == ActivityStatus::Draining;
+                    let root = st.root_task.filter(|(root, _, _)| *root == activity);
+                    if let (Some((_, expected, expected_name)), false) = (root, draining) {
+                        // The session's root task: the value is the run's final output.
+                        if value.is_ok() && expected != type_id {
+                            return Err(TaskError::WrongOutputType {
+                                expected: expected_name,
+                            });
                         }
+                        let run = speech
+                            .as_deref()
+                            .and_then(|s| st.speech_run(s))
+                            .or_else(|| job.and_then(|j| st.job_run(j)))
+                            .or_else(|| st.active_run_token());
+                        if let Some(run) = run {
+                            *run.record
+                                .final_output
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner()) = Some(value);
+                        }
+                        return Ok(());
+                    }
+                    return Err(match agent_id {
+                        Some(id) if draining => TaskError::AlreadyDone(id),
                         _ => TaskError::NotInTask,
                     });
                 };
