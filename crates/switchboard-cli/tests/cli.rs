@@ -1,0 +1,155 @@
+//! The `switchboard` binary, run as a user would.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn switchboard() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_switchboard"))
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("switchboard-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn demo_writes_a_well_formed_event_log_and_results() {
+    let out = temp_dir("demo");
+    let output = switchboard()
+        .args(["demo", "--out"])
+        .arg(&out)
+        .env_remove("SWITCHBOARD_LLM")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("handoff front_desk → get_consent_task"),
+        "{stdout}"
+    );
+    let events = std::fs::read_to_string(out.join("events.jsonl")).unwrap();
+    let mut last = 0i64;
+    let mut kinds = std::collections::BTreeSet::new();
+    for line in events.lines() {
+        let event: serde_json::Value = serde_json::from_str(line).unwrap();
+        let at = event["created_at"].as_i64().unwrap();
+        assert!(at > last, "events are in time order");
+        last = at;
+        kinds.insert(event["type"].as_str().unwrap().to_owned());
+    }
+    for kind in [
+        "conversation_item_added",
+        "function_tools_executed",
+        "agent_state_changed",
+        "speech_created",
+        "close",
+    ] {
+        assert!(kinds.contains(kind), "no {kind} event in {kinds:?}");
+    }
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(
+        results["results"]["email"]["email_address"],
+        "jane.doe@example.com"
+    );
+    assert_eq!(
+        results["results"]["date_of_birth"]["date_of_birth"],
+        "1985-03-14"
+    );
+}
+
+#[test]
+fn console_reads_turns_from_a_pipe_and_exits_at_end_of_input() {
+    let mut child = switchboard()
+        .args(["console", "--workflow", "frontdesk", "--json"])
+        .env_remove("SWITCHBOARD_LLM")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"Hi, are you open on Saturday?\n")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines.iter().any(|e| e["type"] == "function_tools_executed"));
+    assert_eq!(lines.last().unwrap()["type"], "close");
+}
+
+#[test]
+fn vad_prints_speech_segments_of_a_wav_file() {
+    // 0.5 s of silence, 1 s of a loud tone, 1 s of silence, at 8 kHz: an odd rate on purpose.
+    let dir = temp_dir("vad");
+    let path = dir.join("tone.wav");
+    let rate = 8000u32;
+    let samples: Vec<i16> = (0..rate * 5 / 2)
+        .map(|i| {
+            let t = f64::from(i) / f64::from(rate);
+            if (0.5..1.5).contains(&t) {
+                ((t * 440.0 * std::f64::consts::TAU).sin() * 12_000.0) as i16
+            } else {
+                0
+            }
+        })
+        .collect();
+    let frame = switchboard::voice::audio::AudioFrame::new(samples, rate, 1).unwrap();
+    switchboard::voice::audio::write_wav(&path, &frame).unwrap();
+    let output = switchboard()
+        .args(["vad", "--energy"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let segments: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(segments.len(), 1, "{segments:?}");
+    let (start, end) = (
+        segments[0]["start_s"].as_f64().unwrap(),
+        segments[0]["end_s"].as_f64().unwrap(),
+    );
+    assert!(
+        (start - 0.5).abs() < 0.1 && (end - 1.5).abs() < 0.1,
+        "{start}..{end}"
+    );
+}
+
+#[test]
+fn bad_input_gets_clear_errors() {
+    let missing = switchboard()
+        .args(["vad", "/nonexistent/file.wav"])
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/file.wav"));
+    let unknown = switchboard()
+        .args(["demo", "--workflow", "nope"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("built-in workflows: "));
+    let no_key = switchboard()
+        .args(["demo", "--llm", "groq/llama"])
+        .env_remove("GROQ_API_KEY")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&no_key.stderr).contains("GROQ_API_KEY"));
+}
