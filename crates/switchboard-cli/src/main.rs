@@ -380,76 +380,6 @@ fn test(files: &[PathBuf], junit: &Path) -> Result<(), String> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn temp_dir(name: &str) -> PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("switchboard-cli-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
-    const FRONTDESK: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../examples/scenarios/frontdesk.toml"
-    );
-
-    #[test]
-    fn test_command_passes_the_frontdesk_scenario_and_writes_junit() {
-        let dir = temp_dir("pass");
-        let junit = dir.join("reports/junit.xml");
-        test(&[PathBuf::from(FRONTDESK)], &junit).unwrap();
-        let xml = std::fs::read_to_string(&junit).unwrap();
-        assert!(xml.contains("failures=\"0\" errors=\"0\""), "{xml}");
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn test_command_fails_on_a_failing_scenario() {
-        let dir = temp_dir("fail");
-        let failing = dir.join("wrong_hours.toml");
-        std::fs::write(
-            &failing,
-            "workflow = \"frontdesk\"\n[[turn]]\nuser = \"And on Sunday?\"\n\
-             expect = [{ function_call = \"get_opening_hours\", args = { day = \"monday\" } }]\n",
-        )
-        .unwrap();
-        let junit = dir.join("junit.xml");
-        let error = test(&[PathBuf::from(FRONTDESK), failing], &junit).unwrap_err();
-        assert_eq!(error, "1 of 2 scenarios failed");
-        let xml = std::fs::read_to_string(&junit).unwrap();
-        assert!(
-            xml.contains("<testsuite name=\"wrong_hours\" tests=\"1\" failures=\"1\""),
-            "{xml}"
-        );
-        assert!(
-            xml.contains("at `day`: expected &quot;monday&quot;, found &quot;sunday&quot;"),
-            "{xml}"
-        );
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn test_command_reports_unreadable_files_and_unknown_workflows() {
-        let dir = temp_dir("errors");
-        let unknown = dir.join("unknown.toml");
-        std::fs::write(&unknown, "workflow = \"nope\"\n[[turn]]\nuser = \"hi\"\n").unwrap();
-        let junit = dir.join("junit.xml");
-        let error = test(&[dir.join("missing.toml"), unknown], &junit).unwrap_err();
-        assert_eq!(error, "2 of 2 scenarios failed");
-        let xml = std::fs::read_to_string(&junit).unwrap();
-        assert!(xml.contains("cannot read the file"), "{xml}");
-        assert!(
-            xml.contains("no workflow named `nope`; built-in workflows: "),
-            "{xml}"
-        );
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-}
-
 /// The set-up script, embedded so the installed binary can run it anywhere.
 const SETUP_SCRIPT: &str = include_str!("../../../scripts/setup.sh");
 
@@ -530,4 +460,74 @@ fn vad(file: &Path, energy: bool) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("switchboard-cli-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    const FRONTDESK: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/scenarios/frontdesk.toml"
+    );
+
+    #[test]
+    fn test_command_passes_the_frontdesk_scenario_and_writes_junit() {
+        let dir = temp_dir("pass");
+        let junit = dir.join("reports/junit.xml");
+        test(&[PathBuf::from(FRONTDESK)], &junit).unwrap();
+        let xml = std::fs::read_to_string(&junit).unwrap();
+        assert!(xml.contains("failures=\"0\" errors=\"0\""), "{xml}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn test_command_fails_on_a_failing_scenario() {
+        let dir = temp_dir("fail");
+        let failing = dir.join("wrong_hours.toml");
+        std::fs::write(
+            &failing,
+            "workflow = \"frontdesk\"\n[[turn]]\nuser = \"And on Sunday?\"\n\
+             expect = [{ function_call = \"get_opening_hours\", args = { day = \"monday\" } }]\n",
+        )
+        .unwrap();
+        let junit = dir.join("junit.xml");
+        let error = test(&[PathBuf::from(FRONTDESK), failing], &junit).unwrap_err();
+        assert_eq!(error, "1 of 2 scenarios failed");
+        let xml = std::fs::read_to_string(&junit).unwrap();
+        assert!(
+            xml.contains("<testsuite name=\"wrong_hours\" tests=\"1\" failures=\"1\""),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("at `day`: expected &quot;monday&quot;, found &quot;sunday&quot;"),
+            "{xml}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn test_command_reports_unreadable_files_and_unknown_workflows() {
+        let dir = temp_dir("errors");
+        let unknown = dir.join("unknown.toml");
+        std::fs::write(&unknown, "workflow = \"nope\"\n[[turn]]\nuser = \"hi\"\n").unwrap();
+        let junit = dir.join("junit.xml");
+        let error = test(&[dir.join("missing.toml"), unknown], &junit).unwrap_err();
+        assert_eq!(error, "2 of 2 scenarios failed");
+        let xml = std::fs::read_to_string(&junit).unwrap();
+        assert!(xml.contains("cannot read the file"), "{xml}");
+        assert!(
+            xml.contains("no workflow named `nope`; built-in workflows: "),
+            "{xml}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
