@@ -29,10 +29,10 @@
 #![warn(missing_docs)]
 
 mod config;
-mod http;
+use switchboard_http::http;
 mod messages;
 mod spec;
-mod sse;
+use switchboard_http::sse;
 
 pub use config::{ANTHROPIC_BASE_URL, ANTHROPIC_VERSION, AnthropicConfig};
 pub use messages::{AnthropicLlm, parse_messages_stream};

@@ -35,10 +35,10 @@
 mod chat;
 mod config;
 mod endpoint;
-mod http;
+use switchboard_http::http;
 mod responses;
 mod spec;
-mod sse;
+use switchboard_http::sse;
 
 pub use chat::{OpenAiLlm, parse_chat_completions_stream};
 pub use config::{

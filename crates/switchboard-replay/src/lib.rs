@@ -21,6 +21,8 @@
 
 #![warn(missing_docs)]
 
+pub mod testkit;
+
 use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -21,7 +21,7 @@ const MAX_LINE: usize = 16 * 1024 * 1024;
 
 /// One dispatched event.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct SseEvent {
+pub struct SseEvent {
     /// The `event:` field, `message` when absent.
     pub event: String,
     /// The `data:` lines joined with `\n`.
@@ -30,7 +30,7 @@ pub(crate) struct SseEvent {
 
 /// Incremental decoder: feed bytes as they arrive, get whole events out.
 #[derive(Debug, Default)]
-pub(crate) struct SseDecoder {
+pub struct SseDecoder {
     line: Vec<u8>,
     event: Option<String>,
     data: String,
@@ -113,7 +113,7 @@ impl SseDecoder {
 
 /// What a parser wants after an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Flow {
+pub enum Flow {
     /// Keep reading.
     Continue,
     /// The answer is complete: stop reading.
@@ -121,7 +121,7 @@ pub(crate) enum Flow {
 }
 
 /// Turns a provider's events into chunks.
-pub(crate) trait EventParser: Send + 'static {
+pub trait EventParser: Send + 'static {
     /// Handles one event.
     fn on_event(&mut self, event: &SseEvent, out: &mut Vec<ChatChunk>) -> Result<Flow, LlmError>;
 
@@ -229,7 +229,7 @@ impl<P: EventParser, E: std::fmt::Display> Driver<P, E> {
 /// Streams the chunks parsed from an SSE body. With `idle_timeout`, a wait longer than it for
 /// the next bytes ends the stream with [`LlmError::Timeout`] (this needs a tokio runtime with
 /// time enabled). The stream ends after the first error.
-pub(crate) fn drive<S, B, E, P>(
+pub fn drive<S, B, E, P>(
     provider: String,
     body: S,
     parser: P,
@@ -255,12 +255,12 @@ where
 }
 
 /// A stream that fails at once.
-pub(crate) fn error_stream(error: LlmError) -> LlmStream {
+pub fn error_stream(error: LlmError) -> LlmStream {
     stream::iter([Err(error)]).boxed()
 }
 
 /// A stream produced by a future (connecting, then streaming).
-pub(crate) fn deferred(future: impl Future<Output = LlmStream> + Send + 'static) -> LlmStream {
+pub fn deferred(future: impl Future<Output = LlmStream> + Send + 'static) -> LlmStream {
     stream::once(future).flatten().boxed()
 }
 

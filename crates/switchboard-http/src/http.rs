@@ -16,7 +16,7 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 const MAX_MESSAGE_CHARS: usize = 600;
 
 /// An HTTP client using rustls with the `ring` provider and the platform's certificate store.
-pub(crate) fn build_client(connect_timeout: Duration) -> Result<reqwest::Client, String> {
+pub fn build_client(connect_timeout: Duration) -> Result<reqwest::Client, String> {
     use rustls_platform_verifier::BuilderVerifierExt;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut tls = rustls::ClientConfig::builder_with_provider(provider)
@@ -34,7 +34,7 @@ pub(crate) fn build_client(connect_timeout: Duration) -> Result<reqwest::Client,
 }
 
 /// An error and its sources, joined with `: ` (reqwest's top-level messages are vague).
-pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut message = error.to_string();
     let mut source = error.source();
     while let Some(inner) = source {
@@ -49,7 +49,7 @@ pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// Removes a secret from a message and bounds its length.
-pub(crate) fn scrub(message: &str, secret: Option<&str>) -> String {
+pub fn scrub(message: &str, secret: Option<&str>) -> String {
     let mut message = match secret {
         Some(secret) if secret.len() >= 4 => message.replace(secret, "[redacted]"),
         _ => message.to_owned(),
@@ -63,7 +63,7 @@ pub(crate) fn scrub(message: &str, secret: Option<&str>) -> String {
 
 /// Sends `request`, waiting at most `timeout` for the response head. Non-success statuses and
 /// non-stream bodies become typed errors; a success with an event stream is returned.
-pub(crate) async fn send(
+pub async fn send(
     request: reqwest::RequestBuilder,
     provider: &str,
     timeout: Duration,
@@ -149,7 +149,7 @@ async fn read_bounded(mut response: reqwest::Response, timeout: Duration) -> Vec
 
 /// The response body as a byte stream whose errors are plain messages: the whole error
 /// chain (reqwest's top-level text is vague), without the URL, without the secret.
-pub(crate) fn body_stream(
+pub fn body_stream(
     response: reqwest::Response,
     secret: Option<String>,
 ) -> impl futures::Stream<Item = Result<impl AsRef<[u8]> + use<>, String>> + Send + 'static {
@@ -160,7 +160,7 @@ pub(crate) fn body_stream(
 }
 
 /// Maps a failure to send the request or read the response.
-pub(crate) fn transport_error(
+pub fn transport_error(
     provider: &str,
     error: reqwest::Error,
     timeout: Duration,
@@ -186,7 +186,7 @@ pub(crate) fn transport_error(
 
 /// How long the provider asked to wait: `retry-after-ms`, else `retry-after` in seconds or as
 /// an HTTP date (relative to `now`).
-pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let header = |name: &str| {
         headers
             .get(name)
@@ -211,7 +211,7 @@ pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Durati
 /// A provider's error object: OpenAI `{"error":{"message","type","code"}}`, Anthropic
 /// `{"type":"error","error":{"type","message"}}`, or a bare `{"message"}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ApiError {
+pub struct ApiError {
     pub message: String,
     /// `type`, e.g. `invalid_request_error`, `overloaded_error`.
     pub kind: Option<String>,
