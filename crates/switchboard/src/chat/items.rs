@@ -20,25 +20,37 @@ pub fn new_id(prefix: &str) -> String {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0);
-        let mixed = (nanos ^ u64::from(std::process::id()).rotate_left(32)) % 36u64.pow(5);
-        base36(mixed)
+        let mut tag = String::new();
+        push_base36(
+            &mut tag,
+            (nanos ^ u64::from(std::process::id()).rotate_left(32)) % 36u64.pow(5),
+        );
+        tag
     });
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{prefix}_{tag}_{}", base36(n))
+    // Built by hand: ids are made on every item and speech, and `format!` showed in profiles.
+    let mut id = String::with_capacity(prefix.len() + tag.len() + 8);
+    id.push_str(prefix);
+    id.push('_');
+    id.push_str(tag);
+    id.push('_');
+    push_base36(&mut id, n);
+    id
 }
 
-fn base36(mut n: u64) -> String {
+fn push_base36(out: &mut String, mut n: u64) {
     const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    let mut out = Vec::new();
+    let mut buf = [0u8; 13];
+    let mut i = buf.len();
     loop {
-        out.push(DIGITS[(n % 36) as usize]);
+        i -= 1;
+        buf[i] = DIGITS[(n % 36) as usize];
         n /= 36;
         if n == 0 {
             break;
         }
     }
-    out.reverse();
-    String::from_utf8(out).unwrap_or_default()
+    out.extend(buf[i..].iter().map(|&b| char::from(b)));
 }
 
 /// Who wrote a message.
