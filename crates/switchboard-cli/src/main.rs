@@ -82,6 +82,14 @@ enum Command {
         /// Where to write the JUnit XML report.
         #[arg(long, default_value = "target/switchboard-test/junit.xml")]
         junit: PathBuf,
+        /// A model for the scenario files' `judge` expectations (a provider string, as for
+        /// `--llm`); without one, judged expectations are reported as skipped.
+        #[arg(long, env = "SWITCHBOARD_JUDGE_MODEL")]
+        judge_model: Option<String>,
+        /// Caches judge verdicts in this directory, so repeated runs are cheap and
+        /// deterministic.
+        #[arg(long)]
+        verdict_cache: Option<PathBuf>,
     },
 }
 
@@ -103,7 +111,12 @@ async fn main() -> ExitCode {
             }
             Ok(())
         }
-        Command::Test { files, junit } => test(&files, &junit),
+        Command::Test {
+            files,
+            junit,
+            judge_model,
+            verdict_cache,
+        } => test(&files, &junit, judge_model.as_deref(), verdict_cache),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -130,6 +143,11 @@ fn resolve_llm(workflow: &Workflow, spec: &str) -> Result<Arc<dyn Llm>, String> 
     if spec.is_empty() || spec == "scripted" {
         return Ok((workflow.scripted_llm)());
     }
+    resolve_provider(spec)
+}
+
+/// A real provider from its string (`anthropic/…`, or any OpenAI-compatible prefix).
+fn resolve_provider(spec: &str) -> Result<Arc<dyn Llm>, String> {
     if spec.starts_with("anthropic/") {
         return switchboard_anthropic::from_spec(spec).map_err(|e| e.to_string());
     }
@@ -345,8 +363,13 @@ impl ScenarioSession for ScenarioAdapter {
 }
 
 /// `switchboard test FILE...`: runs scenario files, prints their reports, writes JUnit XML.
-fn test(files: &[PathBuf], junit: &Path) -> Result<(), String> {
-    let runner = ScenarioRunner::new(|name| {
+fn test(
+    files: &[PathBuf],
+    junit: &Path,
+    judge_model: Option<&str>,
+    verdict_cache: Option<PathBuf>,
+) -> Result<(), String> {
+    let mut runner = ScenarioRunner::new(|name| {
         let found = find_workflow(name);
         Box::pin(async move {
             let workflow = found?;
@@ -359,6 +382,12 @@ fn test(files: &[PathBuf], junit: &Path) -> Result<(), String> {
             })
         })
     });
+    if let Some(spec) = judge_model {
+        runner = runner.with_judge(resolve_provider(spec)?);
+    }
+    if let Some(dir) = verdict_cache {
+        runner = runner.with_verdict_cache(switchboard::testing::VerdictCache::new(dir));
+    }
     let mut reports = Vec::new();
     for file in files {
         let report = runner.run_file(file);
