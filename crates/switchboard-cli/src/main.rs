@@ -512,7 +512,7 @@ mod tests {
     fn test_command_passes_the_frontdesk_scenario_and_writes_junit() {
         let dir = temp_dir("pass");
         let junit = dir.join("reports/junit.xml");
-        test(&[PathBuf::from(FRONTDESK)], &junit).unwrap();
+        test(&[PathBuf::from(FRONTDESK)], &junit, None, None).unwrap();
         let xml = std::fs::read_to_string(&junit).unwrap();
         assert!(xml.contains("failures=\"0\" errors=\"0\""), "{xml}");
         let _ = std::fs::remove_dir_all(&dir);
@@ -529,7 +529,7 @@ mod tests {
         )
         .unwrap();
         let junit = dir.join("junit.xml");
-        let error = test(&[PathBuf::from(FRONTDESK), failing], &junit).unwrap_err();
+        let error = test(&[PathBuf::from(FRONTDESK), failing], &junit, None, None).unwrap_err();
         assert_eq!(error, "1 of 2 scenarios failed");
         let xml = std::fs::read_to_string(&junit).unwrap();
         assert!(
@@ -549,7 +549,7 @@ mod tests {
         let unknown = dir.join("unknown.toml");
         std::fs::write(&unknown, "workflow = \"nope\"\n[[turn]]\nuser = \"hi\"\n").unwrap();
         let junit = dir.join("junit.xml");
-        let error = test(&[dir.join("missing.toml"), unknown], &junit).unwrap_err();
+        let error = test(&[dir.join("missing.toml"), unknown], &junit, None, None).unwrap_err();
         assert_eq!(error, "2 of 2 scenarios failed");
         let xml = std::fs::read_to_string(&junit).unwrap();
         assert!(xml.contains("cannot read the file"), "{xml}");
