@@ -153,3 +153,85 @@ fn bad_input_gets_clear_errors() {
         .unwrap();
     assert!(String::from_utf8_lossy(&no_key.stderr).contains("GROQ_API_KEY"));
 }
+
+/// A Chat Completions stream whose answer is one call of `tool` with `arguments`.
+fn tool_call_stream(tool: &str, arguments: serde_json::Value) -> String {
+    let call = serde_json::json!({
+        "id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "judge",
+        "choices": [{"index": 0, "delta": {"role": "assistant", "tool_calls": [{
+            "index": 0, "id": "call_1", "type": "function",
+            "function": {"name": tool, "arguments": arguments.to_string()}}]}, "finish_reason": null}]
+    });
+    let end = serde_json::json!({
+        "id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "judge",
+        "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]
+    });
+    format!("data: {call}\n\ndata: {end}\n\ndata: [DONE]\n\n")
+}
+
+#[test]
+fn test_command_judges_through_a_real_provider_client() {
+    use switchboard_replay::{ReplayServer, Reply};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // Two message judges (turns 1 and 4), then four conversation judges, all answered by a
+    // local server speaking the Chat Completions protocol.
+    let mut replies: Vec<Reply> = (0..2)
+        .map(|_| {
+            Reply::sse(tool_call_stream(
+                "check_intent",
+                serde_json::json!({"success": true, "reason": "it does"}),
+            ))
+        })
+        .collect();
+    for _ in 0..4 {
+        replies.push(Reply::sse(tool_call_stream(
+            "submit_verdict",
+            serde_json::json!({"verdict": "pass", "reasoning": "fine"}),
+        )));
+    }
+    let server = runtime.block_on(ReplayServer::start(replies));
+    let url = server.url().to_owned();
+    let junit = temp_dir("judge").join("junit.xml");
+    let scenario = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/scenarios/frontdesk.toml"
+    );
+    // The server runs on `runtime`; drive it from a thread while the CLI runs.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = done.clone();
+    let driver = std::thread::spawn(move || {
+        runtime.block_on(async move {
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            server.requests().len()
+        })
+    });
+    let output = switchboard()
+        .args(["test", scenario, "--junit"])
+        .arg(&junit)
+        .args([
+            "--judge-model",
+            &format!("openai-compatible:{url}/v1#judge"),
+        ])
+        .env("OPENAI_COMPATIBLE_API_KEY", "sk-local-test")
+        .output()
+        .unwrap();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let requests = driver.join().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        requests, 6,
+        "two message judges and four conversation judges: {stdout}"
+    );
+    assert!(!stdout.contains("skipped"), "{stdout}");
+    assert!(!stdout.contains("sk-local-test"));
+}
