@@ -138,13 +138,11 @@ impl ChatContext {
         index
     }
 
-    /// Appends a new text message created now, and returns it.
-    pub fn add_message(&mut self, role: Role, text: impl Into<String>) -> &ChatMessage {
-        let index = self.insert(ChatMessage::new(role, text));
-        match &self.items[index] {
-            ChatItem::Message(m) => m,
-            _ => unreachable!("a message was just inserted at this index"),
-        }
+    /// Appends a new text message created now, and returns it (shared with the context).
+    pub fn add_message(&mut self, role: Role, text: impl Into<String>) -> Arc<ChatMessage> {
+        let message = Arc::new(ChatMessage::new(role, text));
+        self.insert(ChatItem::Message(message.clone()));
+        message
     }
 
     /// The item with this id.
