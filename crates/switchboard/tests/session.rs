@@ -1071,3 +1071,43 @@ async fn min_consecutive_speech_delay_spaces_out_speeches() {
     second.await.unwrap();
     assert_eq!(started.elapsed(), Duration::from_millis(700));
 }
+
+struct PanickyTurn;
+
+#[async_trait]
+impl Agent for PanickyTurn {
+    fn instructions(&self) -> String {
+        "panics on some turns".into()
+    }
+    async fn on_user_turn_completed(
+        &self,
+        _ctx: AgentContext,
+        _turn: &mut ChatContext,
+        message: &mut ChatMessage,
+    ) -> switchboard::Result<()> {
+        if message.text() == "boom" {
+            panic!("turn hook bug");
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_turn_hook_skips_the_turn_reports_it_and_the_session_goes_on() {
+    let llm = Arc::new(ScriptedLlm::new().otherwise(ScriptedReply::text("fine")));
+    let session = AgentSession::builder().llm(llm.clone()).build();
+    let mut events = session.subscribe();
+    session.start(PanickyTurn).await.unwrap();
+    let skipped = session.run("boom").await.unwrap();
+    assert!(skipped.events().is_empty());
+    assert_eq!(llm.request_count(), 0);
+    assert_eq!(
+        session.run("hello").await.unwrap().last_reply().as_deref(),
+        Some("fine")
+    );
+    let mut reported = false;
+    while let Ok(e) = events.try_recv() {
+        reported |= matches!(&e.kind, EventKind::Error { message, .. } if message == "on_user_turn_completed panicked");
+    }
+    assert!(reported);
+}

@@ -848,22 +848,37 @@ async fn user_turn<U: Send + 'static>(
         };
         ctx.insert(message.clone());
         let agent_ctx = AgentContext::new(session.clone(), activity, agent.agent.id());
-        let hook = agent
-            .agent
-            .on_user_turn_completed(agent_ctx, &mut ctx, &mut message)
-            .await;
+        // User code: in its own task, so a panic is reported instead of ending the turn
+        // silently.
+        let hook_agent = agent.clone();
+        let hook = pipeline::run_guarded(&session, async move {
+            let result = hook_agent
+                .agent
+                .on_user_turn_completed(agent_ctx, &mut ctx, &mut message)
+                .await;
+            (result, ctx, message)
+        })
+        .await;
+        let report = |text: String| {
+            let agent_id = agent.agent.id();
+            let _ =
+                session.post(move |st| st.report_error(ErrorSource::Hook(agent_id), text, true));
+        };
         match hook {
-            Ok(()) => {
+            pipeline::Guarded::Done((Ok(()), mut edited_ctx, edited_message)) => {
                 // Keep edits to the message in the turn's context.
-                ctx.upsert(message.clone());
-                turn_ctx = Some(ctx);
+                edited_ctx.upsert(edited_message.clone());
+                message = edited_message;
+                turn_ctx = Some(edited_ctx);
             }
-            Err(crate::Error::StopResponse) => return,
-            Err(error) => {
-                let agent_id = agent.agent.id();
-                let message = format!("on_user_turn_completed failed: {error}");
-                let _ = session
-                    .post(move |st| st.report_error(ErrorSource::Hook(agent_id), message, true));
+            pipeline::Guarded::Done((Err(crate::Error::StopResponse), _, _))
+            | pipeline::Guarded::Cancelled => return,
+            pipeline::Guarded::Done((Err(error), _, _)) => {
+                report(format!("on_user_turn_completed failed: {error}"));
+                return;
+            }
+            pipeline::Guarded::Panicked => {
+                report("on_user_turn_completed panicked".to_owned());
                 return;
             }
         }
