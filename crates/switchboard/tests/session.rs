@@ -1111,3 +1111,53 @@ async fn a_panicking_turn_hook_skips_the_turn_reports_it_and_the_session_goes_on
     }
     assert!(reported);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_user_is_away_after_mutual_silence_and_back_on_the_next_turn() {
+    let llm = Arc::new(ScriptedLlm::new().otherwise(ScriptedReply::text("hi")));
+    let (desk, _) = Desk::new();
+    let session = AgentSession::builder()
+        .llm(llm)
+        .user_away_timeout(Some(Duration::from_secs(15)))
+        .build();
+    let mut events = session.subscribe();
+    session.start(desk).await.unwrap();
+    session.run("hello").await.unwrap();
+    let quiet_from = tokio::time::Instant::now();
+    tokio::time::sleep(Duration::from_secs(14)).await;
+    let user_states = |events: &mut tokio::sync::mpsc::UnboundedReceiver<SessionEvent>| {
+        let mut states = Vec::new();
+        while let Ok(e) = events.try_recv() {
+            if let EventKind::UserStateChanged { new_state, .. } = e.kind {
+                states.push((new_state, e.created_at));
+            }
+        }
+        states
+    };
+    assert!(
+        user_states(&mut events).is_empty(),
+        "not away before the timeout"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let away = user_states(&mut events);
+    assert_eq!(away.len(), 1);
+    assert_eq!(away[0].0, switchboard::session::UserState::Away);
+    session.run("I'm back").await.unwrap();
+    let back = user_states(&mut events);
+    assert_eq!(
+        back.iter().map(|s| s.0).collect::<Vec<_>>(),
+        [switchboard::session::UserState::Listening]
+    );
+    assert!(quiet_from.elapsed() >= Duration::from_secs(16));
+
+    // Disabled: never away.
+    let (desk, _) = Desk::new();
+    let quiet = AgentSession::builder()
+        .llm(Arc::new(ScriptedLlm::new()))
+        .user_away_timeout(None)
+        .build();
+    let mut events = quiet.subscribe();
+    quiet.start(desk).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    assert!(user_states(&mut events).is_empty());
+}

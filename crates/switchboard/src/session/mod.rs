@@ -112,6 +112,9 @@ pub struct SessionOptions {
     pub min_consecutive_speech_delay: Duration,
     /// Unrecoverable model errors tolerated before the session closes (default 3).
     pub max_unrecoverable_errors: u32,
+    /// Mutual silence after which the user is considered away (default 15 s; `None`
+    /// disables it).
+    pub user_away_timeout: Option<Duration>,
     /// Retries and timeouts of model requests.
     pub conn_options: ConnOptions,
 }
@@ -122,6 +125,7 @@ impl Default for SessionOptions {
             max_tool_steps: 3,
             min_consecutive_speech_delay: Duration::ZERO,
             max_unrecoverable_errors: 3,
+            user_away_timeout: Some(Duration::from_secs(15)),
             conn_options: ConnOptions::default(),
         }
     }
@@ -138,6 +142,8 @@ pub(crate) struct Shared<U: Send + 'static> {
     pub(crate) closed: watch::Sender<bool>,
     /// Serialises agent switches.
     pub(crate) switch_lock: tokio::sync::Mutex<()>,
+    /// When the user becomes away if nothing happens (published by the actor).
+    pub(crate) away_deadline: watch::Sender<Option<tokio::time::Instant>>,
     /// The history, kept after the actor stopped.
     pub(crate) final_history: Mutex<Option<ChatContext>>,
 }
@@ -213,6 +219,13 @@ impl<U: Send + 'static> SessionBuilder<U> {
         self
     }
 
+    /// Mutual silence after which the user state becomes `away` (default 15 s; `None`
+    /// disables it).
+    pub fn user_away_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.options.user_away_timeout = timeout;
+        self
+    }
+
     /// Retries and timeouts of model requests.
     pub fn conn_options(mut self, options: ConnOptions) -> Self {
         self.options.conn_options = options;
@@ -241,6 +254,7 @@ impl<U: Send + 'static> SessionBuilder<U> {
                 userdata: Mutex::new(self.userdata),
                 closed,
                 switch_lock: tokio::sync::Mutex::new(()),
+                away_deadline: watch::channel(None).0,
                 final_history: Mutex::new(None),
             }),
         }
@@ -457,6 +471,9 @@ impl<U: Send + 'static> AgentSession<U> {
             seed.tools,
         );
         tokio::spawn(runtime::run_actor(state, inbox));
+        if seed.options.user_away_timeout.is_some() {
+            tokio::spawn(runtime::away_timer(self.clone()));
+        }
 
         let record = Arc::new(RunRecord::default());
         let run_record = record.clone();

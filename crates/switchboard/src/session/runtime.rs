@@ -136,6 +136,7 @@ pub(crate) struct State<U: Send + 'static> {
     subscribers: Vec<mpsc::UnboundedSender<SessionEvent>>,
     active_run: Option<Weak<RunGuard>>,
     pub agent_state: AgentState,
+    pub user_state: super::events::UserState,
     pub closing: bool,
     /// Set by `drain`: no new user turns.
     pub draining: bool,
@@ -177,6 +178,7 @@ impl<U: Send + 'static> State<U> {
             subscribers: Vec::new(),
             active_run: None,
             agent_state: AgentState::Initializing,
+            user_state: super::events::UserState::Listening,
             closing: false,
             draining: false,
             unrecoverable_llm_errors: 0,
@@ -221,6 +223,36 @@ impl<U: Send + 'static> State<U> {
                 old_state: old,
                 new_state: state,
             });
+            self.arm_away_timer();
+        }
+    }
+
+    /// Starts the user-away countdown when both sides are silent; stops it otherwise.
+    fn arm_away_timer(&self) {
+        let Some(shared) = self.shared.upgrade() else {
+            return;
+        };
+        let silent = self.agent_state == AgentState::Listening
+            && self.user_state == super::events::UserState::Listening;
+        let deadline = silent.then(|| {
+            tokio::time::Instant::now() + self.options.user_away_timeout.unwrap_or_default()
+        });
+        // Only real changes wake the timer task (most state changes keep it disarmed).
+        shared.away_deadline.send_if_modified(|current| {
+            let changed = *current != deadline;
+            *current = deadline;
+            changed
+        });
+    }
+
+    pub fn set_user_state(&mut self, state: super::events::UserState) {
+        if self.user_state != state {
+            let old = std::mem::replace(&mut self.user_state, state);
+            self.emit(EventKind::UserStateChanged {
+                old_state: old,
+                new_state: state,
+            });
+            self.arm_away_timer();
         }
     }
 
@@ -266,6 +298,7 @@ impl<U: Send + 'static> State<U> {
         }
         let (token, done) = RunGuard::new(record);
         self.active_run = Some(Arc::downgrade(&token));
+        self.set_user_state(super::events::UserState::Listening);
         Ok((token, done))
     }
 
@@ -938,6 +971,44 @@ impl<U: Send + 'static> State<U> {
         self.stop = true;
         for waiter in self.close_waiters.drain(..) {
             let _ = waiter.send(());
+        }
+    }
+}
+
+/// Marks the user away after mutual silence: one sleeping task per session, following the
+/// deadline the actor publishes (no task or timer per turn).
+pub(crate) async fn away_timer<U: Send + 'static>(session: AgentSession<U>) {
+    let mut deadline = session.shared.away_deadline.subscribe();
+    let mut closed = session.shared.closed.subscribe();
+    loop {
+        let current = *deadline.borrow_and_update();
+        let expired = tokio::select! {
+            _ = closed.wait_for(|c| *c) => return,
+            changed = deadline.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                false
+            }
+            _ = async {
+                match current {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            } => true,
+        };
+        if expired {
+            let _ = session.post(|st| {
+                let silent = st.agent_state == AgentState::Listening
+                    && st.user_state == super::events::UserState::Listening;
+                if silent && !st.closing {
+                    st.set_user_state(super::events::UserState::Away);
+                }
+            });
+            // Wait for the actor to publish the next deadline.
+            if deadline.changed().await.is_err() {
+                return;
+            }
         }
     }
 }
