@@ -137,7 +137,7 @@ impl Llm for AnthropicLlm {
     fn chat(&self, request: ChatRequest) -> LlmStream {
         let provider = self.config.provider.clone();
         let endpoint = match &self.endpoint {
-            Ok(endpoint) => endpoint.clone(),
+            Ok(endpoint) => endpoint,
             Err(message) => {
                 return sse::error_stream(LlmError::InvalidRequest {
                     provider,
@@ -151,22 +151,17 @@ impl Llm for AnthropicLlm {
         };
         let timeout = request.conn_options.timeout;
         let secret = self.config.api_key.clone();
-        sse::deferred(async move {
-            let post = endpoint
+        switchboard_http::stream_events(
+            endpoint
                 .client
                 .post(endpoint.url.clone())
                 .headers(endpoint.headers.clone())
-                .body(body);
-            match http::send(post, &provider, timeout, secret.as_deref()).await {
-                Ok(response) => sse::drive(
-                    provider.clone(),
-                    http::body_stream(response, secret),
-                    MessagesParser::new(provider),
-                    Some(timeout),
-                ),
-                Err(error) => sse::error_stream(error),
-            }
-        })
+                .body(body),
+            provider.clone(),
+            timeout,
+            secret,
+            MessagesParser::new(provider),
+        )
     }
 }
 

@@ -8,3 +8,30 @@
 
 pub mod http;
 pub mod sse;
+
+use std::time::Duration;
+
+use switchboard::llm::LlmStream;
+
+/// Sends a streaming request and parses its server-sent events with `parser`: HTTP failures
+/// become typed errors (with `secret` scrubbed), and no chunk may take longer than `timeout`.
+/// Nothing is sent until the stream is first polled.
+pub fn stream_events<P: sse::EventParser>(
+    request: reqwest::RequestBuilder,
+    provider: String,
+    timeout: Duration,
+    secret: Option<String>,
+    parser: P,
+) -> LlmStream {
+    sse::deferred(async move {
+        match http::send(request, &provider, timeout, secret.as_deref()).await {
+            Ok(response) => sse::drive(
+                provider,
+                http::body_stream(response, secret),
+                parser,
+                Some(timeout),
+            ),
+            Err(error) => sse::error_stream(error),
+        }
+    })
+}

@@ -15,7 +15,7 @@ use switchboard::llm::{
 
 use crate::config::OpenAiConfig;
 use crate::endpoint::Endpoint;
-use crate::http::{self, ApiError};
+use crate::http::ApiError;
 use crate::sse::{self, EventParser, Flow, SseEvent};
 
 /// A model behind the Chat Completions API of OpenAI or an OpenAI-compatible server.
@@ -88,7 +88,7 @@ impl Llm for OpenAiLlm {
     fn chat(&self, request: ChatRequest) -> LlmStream {
         let provider = self.config.provider.clone();
         let endpoint = match &self.endpoint {
-            Ok(endpoint) => endpoint.clone(),
+            Ok(endpoint) => endpoint,
             Err(message) => {
                 return sse::error_stream(LlmError::InvalidRequest {
                     provider,
@@ -102,17 +102,13 @@ impl Llm for OpenAiLlm {
         };
         let timeout = request.conn_options.timeout;
         let secret = self.config.api_key.clone();
-        sse::deferred(async move {
-            match http::send(endpoint.post(body), &provider, timeout, secret.as_deref()).await {
-                Ok(response) => sse::drive(
-                    provider.clone(),
-                    http::body_stream(response, secret),
-                    ChatCompletionsParser::new(provider),
-                    Some(timeout),
-                ),
-                Err(error) => sse::error_stream(error),
-            }
-        })
+        switchboard_http::stream_events(
+            endpoint.post(body),
+            provider.clone(),
+            timeout,
+            secret,
+            ChatCompletionsParser::new(provider),
+        )
     }
 }
 
