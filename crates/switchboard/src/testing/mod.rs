@@ -8,7 +8,11 @@ mod expect;
 mod judge;
 mod scenario;
 mod scripted_llm;
+mod scripted_voice;
 
+/// The scripted VAD model lives with the VAD machinery; re-exported here with the other
+/// scripted models.
+pub use crate::voice::vad::ScriptedVadModel;
 pub use expect::{
     AgentHandoffAssert, AgentMatch, EventAssert, EventMatcher, EventRange, ExpectationError,
     FunctionCallAssert, FunctionCallOutputAssert, MessageAssert, RunEventKind, RunExpect,
@@ -23,6 +27,7 @@ pub use scenario::{
     ScenarioRunner, ScenarioSession, ScenarioStart, StepReport, StepSpec, junit_xml, write_junit,
 };
 pub use scripted_llm::{Responder, ScriptedLlm, ScriptedReply};
+pub use scripted_voice::{ScriptedStt, ScriptedTranscript, ScriptedTts};
 
 #[cfg(doctest)]
 #[doc = include_str!("../../../../docs/testing.md")]

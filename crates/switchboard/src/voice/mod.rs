@@ -1,4 +1,5 @@
-//! Voice building blocks: audio frames, resampling, WAV files and voice activity detection.
+//! Voice building blocks: audio frames, resampling, WAV files, voice activity detection,
+//! speech-to-text and text-to-speech traits, and sentence cutting for streaming speech.
 //!
 //! - [`audio`]: [`AudioFrame`](audio::AudioFrame) (interleaved 16-bit PCM), mixing down to
 //!   mono, a [`FrameChunker`](audio::FrameChunker) that cuts arbitrary input into fixed
@@ -8,6 +9,10 @@
 //!   [`VadStream`](vad::VadStream)s, the speech/silence state machine shared by every model,
 //!   an energy-based fallback model and a scripted model for tests. Neural models (Silero) live
 //!   in their own crates (`switchboard-silero`) so this crate stays free of native runtimes.
+//! - [`stt`]: the [`Stt`](stt::Stt) trait (non-streaming `recognize`, optional streaming with
+//!   interim results). [`tts`]: the [`Tts`](tts::Tts) trait (text to a stream of frames).
+//! - [`text`]: the incremental [`SentenceTokenizer`](text::SentenceTokenizer) that feeds TTS
+//!   from a streaming LLM reply, and the markdown/emoji filters applied before speaking.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -31,4 +36,7 @@
 //! ```
 
 pub mod audio;
+pub mod stt;
+pub mod text;
+pub mod tts;
 pub mod vad;
