@@ -6,8 +6,8 @@
 //! moves. Timestamps are also strictly increasing within a process: two items created in the same
 //! virtual instant still sort in creation order, which keeps histories deterministic.
 
+use std::cell::Cell;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -30,7 +30,13 @@ struct Origin {
 }
 
 static ORIGIN: OnceLock<Origin> = OnceLock::new();
-static LAST: AtomicI64 = AtomicI64::new(i64::MIN);
+
+thread_local! {
+    // Per thread, not per process: tests run many paused runtimes side by side, each on its
+    // own thread with its own virtual clock, and one far ahead must not drag the others'
+    // timestamps along. A session's items are created by its actor, so their order holds.
+    static LAST: Cell<i64> = const { Cell::new(i64::MIN) };
+}
 
 impl Timestamp {
     /// The current time: the process's wall-clock origin plus the `tokio::time` elapsed since,
@@ -47,12 +53,11 @@ impl Timestamp {
         let candidate = origin
             .wall_nanos
             .saturating_add(i64::try_from(elapsed.as_nanos()).unwrap_or(i64::MAX));
-        let previous = LAST
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
-                Some(candidate.max(last.saturating_add(1)))
-            })
-            .unwrap_or(candidate);
-        Timestamp(candidate.max(previous.saturating_add(1)))
+        LAST.with(|last| {
+            let value = candidate.max(last.get().saturating_add(1));
+            last.set(value);
+            Timestamp(value)
+        })
     }
 
     /// A timestamp from nanoseconds since the Unix epoch.
@@ -75,6 +80,15 @@ impl Timestamp {
         Timestamp(
             self.0
                 .saturating_add(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)),
+        )
+    }
+
+    /// This timestamp moved earlier by `d` (saturating); used to back-date events to the
+    /// audio boundary that caused them.
+    pub fn saturating_sub(self, d: Duration) -> Self {
+        Timestamp(
+            self.0
+                .saturating_sub(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)),
         )
     }
 

@@ -28,6 +28,10 @@ pub use session::{
     SessionError, SessionEvent, SessionOptions, SpeechError, SpeechHandle, SpeechPriority,
     TaskError, TaskOptions, ToolMock,
 };
+pub use session::{
+    EndpointingOptions, InterruptionOptions, TurnDetection, TurnDetector, TurnHandling,
+    TurnMetrics, UserState,
+};
 pub use switchboard_macros::{agent, tool};
 pub use tools::{FunctionTool, StopResponse, ToolError};
 

@@ -60,6 +60,8 @@ pub enum ErrorSource {
     Stt,
     /// Text-to-speech.
     Tts,
+    /// Voice activity detection.
+    Vad,
     /// A tool, by name.
     Tool(String),
     /// A hook of an agent (`on_enter`, `on_exit`, ...), by agent id.
@@ -228,6 +230,21 @@ pub enum EventKind {
     },
     /// A model request finished.
     LlmMetrics(LlmMetrics),
+    /// The user's speech was transcribed (voice sessions).
+    UserInputTranscribed {
+        /// The text of this transcript (one utterance; interim results grow).
+        transcript: String,
+        /// False for interim results that may still change.
+        is_final: bool,
+    },
+    /// User speech paused the agent but no words followed within the false-interruption
+    /// timeout (voice sessions).
+    AgentFalseInterruption {
+        /// Whether the paused speech resumed.
+        resumed: bool,
+    },
+    /// Latency figures of a voice turn, when its reply's first audio played.
+    TurnMetrics(super::voice::TurnMetrics),
     /// Something failed.
     Error {
         /// What failed.

@@ -32,6 +32,7 @@ mod run;
 mod runtime;
 mod speech;
 mod task;
+mod voice;
 
 pub use agent::{Agent, Handoff, HandoffContext, agent_id_from_type_name};
 pub use context::{AgentContext, RunContext};
@@ -42,6 +43,9 @@ pub use events::{
 pub use run::{RunEvent, RunResult};
 pub use speech::{SpeechError, SpeechHandle, SpeechPriority};
 pub use task::{AgentTask, TaskError, TaskOptions};
+pub use voice::{
+    EndpointingOptions, InterruptionOptions, TurnDetection, TurnDetector, TurnHandling, TurnMetrics,
+};
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -55,6 +59,7 @@ use self::runtime::{Command, ReplyPlan, SpeechKind, State};
 use crate::chat::{ChatContext, ChatMessage, Role};
 use crate::llm::{ConnOptions, Llm, ToolChoice};
 use crate::tools::FunctionTool;
+use crate::voice::audio::AudioFrame;
 
 /// Why a session operation failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -69,6 +74,9 @@ pub enum SessionError {
     /// `start` was called twice.
     #[error("the session was already started")]
     AlreadyStarted,
+    /// Audio was pushed to a session without a VAD or STT.
+    #[error("this session does not listen to audio: give the builder a vad() and/or stt()")]
+    NoAudioInput,
     /// A run is still open; runs do not nest.
     #[error("a run is already in progress: await it before starting another")]
     RunInProgress,
@@ -146,12 +154,17 @@ pub(crate) struct Shared<U: Send + 'static> {
     pub(crate) away_deadline: watch::Sender<Option<tokio::time::Instant>>,
     /// The history, kept after the actor stopped.
     pub(crate) final_history: Mutex<Option<ChatContext>>,
+    /// Where pushed audio goes (voice sessions, once started).
+    audio_in: Mutex<Option<mpsc::UnboundedSender<voice::InputMessage>>>,
+    /// What the input task reads about the agent's speech without asking the actor.
+    pub(crate) speaking: voice::SpeakingFlags,
 }
 
 struct StateSeed<U: Send + 'static> {
     options: SessionOptions,
     llm: Option<Arc<dyn Llm>>,
     tools: Vec<FunctionTool<U>>,
+    voice: voice::VoiceIo,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -186,6 +199,7 @@ pub struct SessionBuilder<U: Send + 'static> {
     llm: Option<Arc<dyn Llm>>,
     tools: Vec<FunctionTool<U>>,
     options: SessionOptions,
+    voice: voice::VoiceIo,
 }
 
 impl<U: Send + 'static> SessionBuilder<U> {
@@ -238,6 +252,54 @@ impl<U: Send + 'static> SessionBuilder<U> {
         self
     }
 
+    /// The voice activity detector that cuts the caller's audio into utterances (voice
+    /// sessions). With a VAD, turns end at its end of speech plus the endpointing delay.
+    pub fn vad(mut self, vad: Arc<dyn crate::voice::vad::Vad>) -> Self {
+        self.voice.vad = Some(vad);
+        self
+    }
+
+    /// The speech-to-text model. A non-streaming model transcribes each VAD utterance; a
+    /// streaming one hears all audio and sends interim transcripts.
+    pub fn stt(mut self, stt: Arc<dyn crate::voice::stt::Stt>) -> Self {
+        self.voice.stt = Some(stt);
+        self
+    }
+
+    /// Options of every recognition (e.g. the language).
+    pub fn stt_options(mut self, options: crate::voice::stt::RecognizeOptions) -> Self {
+        self.voice.stt_options = options;
+        self
+    }
+
+    /// The text-to-speech model. Replies are spoken when both a TTS and an
+    /// [`audio_output`](SessionBuilder::audio_output) are set; otherwise they are text.
+    pub fn tts(mut self, tts: Arc<dyn crate::voice::tts::Tts>) -> Self {
+        self.voice.tts = Some(tts);
+        self
+    }
+
+    /// Where the agent's audio goes.
+    pub fn audio_output(mut self, output: Arc<dyn crate::voice::output::AudioOutput>) -> Self {
+        self.voice.output = Some(output);
+        self
+    }
+
+    /// Turn detection, endpointing, interruptions and preemptive generation.
+    pub fn turn_handling(mut self, turn: TurnHandling) -> Self {
+        self.voice.turn = turn;
+        self
+    }
+
+    /// Transforms applied to text before it is spoken (default: markdown, then emoji).
+    pub fn text_transforms(
+        mut self,
+        transforms: impl IntoIterator<Item = crate::voice::text::TextTransform>,
+    ) -> Self {
+        self.voice.transforms = transforms.into_iter().collect();
+        self
+    }
+
     /// The session. Nothing runs until [`AgentSession::start`].
     pub fn build(self) -> AgentSession<U> {
         let (commands, inbox) = mpsc::unbounded_channel();
@@ -250,12 +312,15 @@ impl<U: Send + 'static> SessionBuilder<U> {
                     options: self.options,
                     llm: self.llm,
                     tools: self.tools,
+                    voice: self.voice,
                 })),
                 userdata: Mutex::new(self.userdata),
                 closed,
                 switch_lock: tokio::sync::Mutex::new(()),
                 away_deadline: watch::channel(None).0,
                 final_history: Mutex::new(None),
+                audio_in: Mutex::new(None),
+                speaking: voice::SpeakingFlags::default(),
             }),
         }
     }
@@ -393,6 +458,10 @@ impl AgentSession<()> {
             llm: None,
             tools: Vec::new(),
             options: SessionOptions::default(),
+            voice: voice::VoiceIo {
+                transforms: crate::voice::text::TextTransform::DEFAULT.to_vec(),
+                ..voice::VoiceIo::default()
+            },
         }
     }
 }
@@ -405,6 +474,10 @@ impl<U: Send + 'static> AgentSession<U> {
             llm: None,
             tools: Vec::new(),
             options: SessionOptions::default(),
+            voice: voice::VoiceIo {
+                transforms: crate::voice::text::TextTransform::DEFAULT.to_vec(),
+                ..voice::VoiceIo::default()
+            },
         }
     }
 
@@ -464,13 +537,20 @@ impl<U: Send + 'static> AgentSession<U> {
                 _ => return Err(SessionError::AlreadyStarted),
             }
         };
-        let state = State::new(
+        let mut state = State::new(
             Arc::downgrade(&self.shared),
             seed.options,
             seed.llm,
             seed.tools,
         );
+        let voice = Arc::new(seed.voice);
+        state.voice = voice.clone();
         tokio::spawn(runtime::run_actor(state, inbox));
+        if voice.listens() {
+            let (tx, rx) = mpsc::unbounded_channel();
+            *lock(&self.shared.audio_in) = Some(tx);
+            tokio::spawn(voice::run_input(self.clone(), voice, rx));
+        }
         if seed.options.user_away_timeout.is_some() {
             tokio::spawn(runtime::away_timer(self.clone()));
         }
@@ -589,7 +669,12 @@ impl<U: Send + 'static> AgentSession<U> {
                         let target = st
                             .top()
                             .and_then(|id| st.activity(id).map(|a| (id, a.agent.clone())));
-                        tokio::spawn(user_turn(session, text, target, token));
+                        let start = TurnStart {
+                            text,
+                            timing: None,
+                            preemptive: None,
+                        };
+                        tokio::spawn(user_turn(session, start, target, Some(token)));
                     }
                     TurnInput::Instructions(text) => {
                         let plan = ReplyPlan {
@@ -600,11 +685,13 @@ impl<U: Send + 'static> AgentSession<U> {
                             in_on_enter: false,
                             in_tool: false,
                             turn_ctx: None,
+                            timing: None,
+                            preemptive: None,
                         };
                         let handle = SpeechHandle::new(SpeechPriority::Normal, true);
                         st.create_speech(
                             handle,
-                            SpeechKind::Reply(plan),
+                            SpeechKind::Reply(Box::new(plan)),
                             SpeechSource::GenerateReply,
                             Some(token),
                         );
@@ -622,6 +709,39 @@ impl<U: Send + 'static> AgentSession<U> {
             return Err(SessionError::Closed);
         }
         Ok(())
+    }
+
+    /// Feeds the caller's audio (any sample rate and channel count) to a voice session. Push
+    /// frames as they arrive, in real time; the session's VAD and STT turn them into turns.
+    pub fn push_audio(&self, frame: AudioFrame) -> Result<(), SessionError> {
+        self.send_input(voice::InputMessage::Audio(frame))
+    }
+
+    /// The caller's audio ended (hung up, end of file): the last utterance is flushed and
+    /// transcribed, and a pending turn is committed.
+    pub fn end_audio_input(&self) -> Result<(), SessionError> {
+        self.send_input(voice::InputMessage::End)
+    }
+
+    /// Ends the user's turn now with what was transcribed (manual turn detection, or
+    /// push-to-talk).
+    pub fn commit_user_turn(&self) -> Result<(), SessionError> {
+        self.send_input(voice::InputMessage::Commit)
+    }
+
+    /// Discards what the user said in the current turn.
+    pub fn clear_user_turn(&self) -> Result<(), SessionError> {
+        self.send_input(voice::InputMessage::Clear)
+    }
+
+    fn send_input(&self, message: voice::InputMessage) -> Result<(), SessionError> {
+        if lock(&self.shared.inbox).is_some() {
+            return Err(SessionError::NotStarted);
+        }
+        match lock(&self.shared.audio_in).as_ref() {
+            Some(tx) => tx.send(message).map_err(|_| SessionError::Closed),
+            None => Err(SessionError::NoAudioInput),
+        }
     }
 
     /// Speaks `text` as the agent, without the model. The returned handle completes when it has
@@ -657,8 +777,14 @@ impl<U: Send + 'static> AgentSession<U> {
             in_on_enter: scope == Some(CallScope::OnEnter),
             in_tool: scope == Some(CallScope::Tool),
             turn_ctx: None,
+            timing: None,
+            preemptive: None,
         };
-        self.queue(handle, SpeechKind::Reply(plan), SpeechSource::GenerateReply)
+        self.queue(
+            handle,
+            SpeechKind::Reply(Box::new(plan)),
+            SpeechSource::GenerateReply,
+        )
     }
 
     fn queue(&self, handle: SpeechHandle, kind: SpeechKind, source: SpeechSource) -> SpeechHandle {
@@ -847,13 +973,29 @@ impl<U: Send + 'static> AgentSession<U> {
 }
 
 /// The user turn of a run: the agent's `on_user_turn_completed`, then the reply.
+/// A user turn to answer: typed (`run`) or spoken (a committed voice turn).
+pub(crate) struct TurnStart {
+    pub text: String,
+    pub timing: Option<voice::TurnTiming>,
+    pub preemptive: Option<voice::Preemptive>,
+}
+
 async fn user_turn<U: Send + 'static>(
     session: AgentSession<U>,
-    text: String,
+    start: TurnStart,
     target: Option<(runtime::ActivityId, AgentRef<U>)>,
-    token: run::RunToken,
+    token: Option<run::RunToken>,
 ) {
-    let mut message = ChatMessage::new(Role::User, text);
+    let TurnStart {
+        text,
+        timing,
+        preemptive,
+    } = start;
+    // A preemptive generation answered this very message: keep its id so the request matches.
+    let mut message = match &preemptive {
+        Some(p) => p.user_message.clone(),
+        None => ChatMessage::new(Role::User, text),
+    };
     let mut turn_ctx = None;
     if let Some((activity, agent)) = target {
         let ctx_activity = activity;
@@ -909,13 +1051,15 @@ async fn user_turn<U: Send + 'static>(
         in_on_enter: false,
         in_tool: false,
         turn_ctx,
+        timing,
+        preemptive,
     };
     let _ = session.post(move |st| {
         st.create_speech(
             handle,
-            SpeechKind::Reply(plan),
+            SpeechKind::Reply(Box::new(plan)),
             SpeechSource::UserTurn,
-            Some(token),
+            token,
         )
     });
 }

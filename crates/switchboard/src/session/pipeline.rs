@@ -17,6 +17,7 @@ use super::events::{
 use super::run::RunToken;
 use super::runtime::{ActivityId, ActivityStatus, ReplyPlan, SpeechKind, State};
 use super::speech::{CURRENT_TOOL_SPEECH, SpeechError, SpeechHandle};
+use super::voice::{Playout, Preemptive, TurnMetrics, VoiceIo, fingerprint};
 use super::{AgentSession, Handoff};
 use crate::chat::{
     ChatContext, ChatItem, ChatMessage, CopyOptions, FunctionCall, FunctionCallOutput, Role,
@@ -30,6 +31,7 @@ use crate::tools::{
 
 /// What the actor hands a speech for one LLM step.
 pub(crate) struct StepPlan<U: Send + 'static> {
+    voice: Arc<VoiceIo>,
     llm: Arc<dyn Llm>,
     agent: AgentRef<U>,
     activity: ActivityId,
@@ -81,7 +83,7 @@ pub(crate) async fn run_speech<U: Send + 'static>(
             text,
             add_to_chat_ctx,
         } => say(&session, &handle, text, add_to_chat_ctx).await,
-        SpeechKind::Reply(plan) => reply(&session, &handle, plan).await,
+        SpeechKind::Reply(plan) => reply(&session, &handle, *plan).await,
     };
     let id = handle.id().to_owned();
     let finished = error.clone();
@@ -103,12 +105,30 @@ async fn say<U: Send + 'static>(
         return None;
     }
     let id = handle.id().to_owned();
-    // Text mode: the text is delivered at once, so playout ends now.
+    let voice = session.exec(|st| st.voice.clone()).await.ok();
+    let (text, interrupted, spoken) = match voice.filter(|v| v.speaks()) {
+        Some(voice) if !text.is_empty() => {
+            let playout = Playout::start(session.clone(), voice, handle.clone());
+            playout.push(&text);
+            let played = playout.finish().await;
+            let text = if played.interrupted {
+                played.played_text
+            } else {
+                text
+            };
+            (text, played.interrupted, true)
+        }
+        // Text mode: the text is delivered at once, so playout ends now.
+        _ => (text, false, false),
+    };
     let result = session.post(move |st| {
         if !text.is_empty() {
-            st.agent_started_speaking();
+            if !spoken {
+                st.agent_started_speaking();
+            }
             if add_to_chat_ctx {
-                let message = ChatMessage::new(Role::Assistant, text);
+                let mut message = ChatMessage::new(Role::Assistant, text);
+                message.interrupted = interrupted;
                 st.commit_item(&id, ChatItem::Message(std::sync::Arc::new(message)), true);
             }
         }
@@ -134,6 +154,8 @@ async fn reply<U: Send + 'static>(
         ToolChoice::Auto
     });
     let mut tool_choice = first_choice.clone();
+    let mut preemptive = plan.preemptive;
+    let timing = plan.timing;
     let mut step = 1;
     loop {
         if !wait_authorized(handle, step).await {
@@ -159,7 +181,18 @@ async fn reply<U: Send + 'static>(
             Err(_) => return Some(SpeechError::SessionClosed),
         };
         let authorized_at = Timestamp::now();
-        let generation = generate(session, handle, &mut step_plan).await;
+        // A preemptive generation is kept only if it asked exactly what this step asks.
+        let mut reused = preemptive
+            .take()
+            .filter(|p| p.fingerprint == fingerprint(&step_plan.request));
+        let generation = generate(session, handle, &mut step_plan, reused.as_mut()).await;
+        if step == 1
+            && let Some(timing) = timing
+        {
+            let metrics = turn_metrics(handle.id(), &timing, &generation, reused.as_ref());
+            let _ = session.post(move |st| st.emit(EventKind::TurnMetrics(metrics)));
+        }
+        drop(reused);
 
         // Playout: in text mode the text reached the user as it streamed, so it ends here.
         let text = step_plan.agent.agent.transcription_node(generation.text);
@@ -220,30 +253,77 @@ struct Generation {
     calls: Vec<crate::llm::AssembledToolCall>,
     interrupted: bool,
     error: Option<crate::llm::LlmError>,
+    /// When the first chunk arrived.
+    first_chunk: Option<Instant>,
+    /// When the first text reached the user: first audio played, or first text delivered.
+    first_output: Option<Instant>,
+    tts_ttfb: Option<std::time::Duration>,
+    /// Request to first chunk.
+    ttft: std::time::Duration,
 }
 
-/// Streams one model answer, stopping early when the speech is interrupted.
+fn turn_metrics(
+    speech_id: &str,
+    timing: &super::voice::TurnTiming,
+    generation: &Generation,
+    preemptive: Option<&Preemptive>,
+) -> TurnMetrics {
+    let since = |from: Option<Instant>, to: Option<Instant>| match (from, to) {
+        (Some(from), Some(to)) => Some(to.saturating_duration_since(from)),
+        _ => None,
+    };
+    // With a preemptive generation the user waits from the commit, not from the request.
+    let request_at = match preemptive {
+        Some(p) => timing.committed.map(|c| c.max(p.started)),
+        None => None,
+    };
+    TurnMetrics {
+        speech_id: speech_id.to_owned(),
+        end_of_utterance_delay: since(timing.end_of_speech, timing.committed),
+        transcription_delay: since(timing.end_of_speech, timing.transcribed),
+        llm_ttft: match request_at {
+            Some(at) => since(Some(at), generation.first_chunk),
+            None => generation.first_chunk.map(|_| generation.ttft),
+        },
+        tts_ttfb: generation.tts_ttfb,
+        end_to_end: since(timing.end_of_speech, generation.first_output),
+        preemptive: preemptive.is_some(),
+    }
+}
+
+/// Streams one model answer, stopping early when the speech is interrupted. In a voice
+/// session the text is spoken as it streams; the generation ends when its audio has played,
+/// and an interrupted one keeps only the text that was heard.
 async fn generate<U: Send + 'static>(
     session: &AgentSession<U>,
     handle: &SpeechHandle,
     plan: &mut StepPlan<U>,
+    preemptive: Option<&mut Preemptive>,
 ) -> Generation {
     let started = Instant::now();
     let model = format!("{}/{}", plan.llm.provider(), plan.llm.model());
-    let mut stream = plan.agent.agent.llm_node(
-        plan.llm.clone(),
-        std::mem::replace(&mut plan.request, ChatRequest::new(ChatContext::new())),
-    );
+    let request = std::mem::replace(&mut plan.request, ChatRequest::new(ChatContext::new()));
+    let mut stream = match preemptive.and_then(|p| p.stream.take()) {
+        Some(stream) => stream,
+        None => plan.agent.agent.llm_node(plan.llm.clone(), request),
+    };
+    let playout = plan
+        .voice
+        .speaks()
+        .then(|| Playout::start(session.clone(), plan.voice.clone(), handle.clone()));
     let mut interrupt_rx = handle.inner.state.subscribe();
     let mut generation = Generation {
         text: String::new(),
         calls: Vec::new(),
         interrupted: false,
         error: None,
+        first_chunk: None,
+        first_output: None,
+        tts_ttfb: None,
+        ttft: std::time::Duration::ZERO,
     };
     let mut calls = ToolCallAssembler::default();
     let mut usage: Option<Usage> = None;
-    let mut ttft = None;
     loop {
         let chunk = tokio::select! {
             biased;
@@ -254,10 +334,16 @@ async fn generate<U: Send + 'static>(
             chunk = stream.next() => chunk,
         };
         let Some(chunk) = chunk else { break };
-        ttft.get_or_insert_with(|| started.elapsed());
+        if generation.first_chunk.is_none() {
+            generation.first_chunk = Some(Instant::now());
+            generation.ttft = started.elapsed();
+        }
         match chunk {
             Ok(ChatChunk::Text(delta)) => {
-                if generation.text.is_empty() && !delta.is_empty() {
+                if let Some(playout) = &playout {
+                    playout.push(&delta);
+                } else if generation.text.is_empty() && !delta.is_empty() {
+                    generation.first_output = Some(Instant::now());
                     let _ = session.post(|st| st.agent_started_speaking());
                 }
                 generation.text.push_str(&delta);
@@ -271,17 +357,31 @@ async fn generate<U: Send + 'static>(
             }
         }
     }
+    drop(stream);
+    let duration = started.elapsed();
+    if let Some(playout) = playout {
+        let played = playout.finish().await;
+        generation.first_output = played.first_audio;
+        generation.tts_ttfb = played.tts_ttfb;
+        if played.interrupted {
+            generation.interrupted = true;
+            generation.text = played.played_text;
+        }
+    }
     if !generation.interrupted && generation.error.is_none() {
         generation.calls = calls.finish();
     }
-    let duration = started.elapsed();
     let tokens_per_second = usage
         .filter(|_| !duration.is_zero())
         .map(|u| u.completion_tokens as f64 / duration.as_secs_f64());
     let metrics = LlmMetrics {
         speech_id: handle.id().to_owned(),
         model,
-        ttft: ttft.unwrap_or(duration),
+        ttft: if generation.first_chunk.is_some() {
+            generation.ttft
+        } else {
+            duration
+        },
         duration,
         usage,
         tokens_per_second,
@@ -627,7 +727,7 @@ impl<U: Send + 'static> State<U> {
         let activity_id = self
             .speech_activity(speech_id)
             .ok_or(SpeechError::AgentGone)?;
-        if let Some(message) = input.user_message {
+        if let Some(message) = input.user_message.clone() {
             let item = ChatItem::from(message);
             if let Some(activity) = self.activity_mut(activity_id) {
                 activity.chat_ctx.insert(item.clone());
@@ -635,6 +735,35 @@ impl<U: Send + 'static> State<U> {
             self.history.insert(item.clone());
             self.emit(EventKind::ConversationItemAdded { item });
         }
+        self.build_step(activity_id, input)
+    }
+
+    /// The request a reply to `user_message` would send now, for a preemptive generation:
+    /// built exactly like the first step of a user-turn reply.
+    pub(crate) fn preview_reply(
+        &self,
+        user_message: &ChatMessage,
+    ) -> Option<(Arc<dyn Llm>, AgentRef<U>, ChatRequest)> {
+        let activity_id = self.top()?;
+        let mut ctx = self.activity(activity_id)?.chat_ctx.clone();
+        ctx.insert(user_message.clone());
+        let input = StepInput {
+            user_message: None,
+            instructions: None,
+            tool_choice: ToolChoice::Auto,
+            allowed_tools: None,
+            in_on_enter: false,
+            turn_ctx: Some(ctx),
+        };
+        let plan = self.build_step(activity_id, input).ok()?;
+        Some((plan.llm, plan.agent, plan.request))
+    }
+
+    fn build_step(
+        &self,
+        activity_id: ActivityId,
+        input: StepInput,
+    ) -> Result<StepPlan<U>, SpeechError> {
         let session_llm = self.llm.clone();
         let conn_options = self.options.conn_options;
         let activity = self.activity(activity_id).ok_or(SpeechError::AgentGone)?;
@@ -691,6 +820,7 @@ impl<U: Send + 'static> State<U> {
             .with_tool_choice(tool_choice);
         request.conn_options = conn_options;
         Ok(StepPlan {
+            voice: self.voice.clone(),
             llm,
             agent: activity.agent.clone(),
             activity: activity_id,

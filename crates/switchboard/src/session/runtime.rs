@@ -88,7 +88,7 @@ pub(crate) enum SpeechKind {
     /// Speak this text (no model).
     Say { text: String, add_to_chat_ctx: bool },
     /// Generate a reply.
-    Reply(ReplyPlan),
+    Reply(Box<ReplyPlan>),
 }
 
 pub(crate) struct ReplyPlan {
@@ -102,6 +102,10 @@ pub(crate) struct ReplyPlan {
     pub in_tool: bool,
     /// The reply's context as edited by `on_user_turn_completed` (first step only).
     pub turn_ctx: Option<ChatContext>,
+    /// When the voice turn this reply answers ended (for its metrics).
+    pub timing: Option<super::voice::TurnTiming>,
+    /// A generation started before the turn was committed, used if its request matches.
+    pub preemptive: Option<super::voice::Preemptive>,
 }
 
 struct SpeechEntry {
@@ -153,6 +157,10 @@ pub(crate) struct State<U: Send + 'static> {
     /// Tool mocks by agent type and tool name.
     pub mocks: HashMap<(std::any::TypeId, String), Arc<crate::tools::Handler<U>>>,
     pub(crate) stop: bool,
+    /// Voice components (empty in text sessions).
+    pub voice: Arc<super::voice::VoiceIo>,
+    /// The playout of the speech step whose audio is playing.
+    pub playout: Option<Arc<super::voice::PlayoutControl>>,
 }
 
 impl<U: Send + 'static> State<U> {
@@ -191,6 +199,8 @@ impl<U: Send + 'static> State<U> {
             root_task: None,
             mocks: HashMap::default(),
             stop: false,
+            voice: Arc::default(),
+            playout: None,
         }
     }
 
@@ -206,13 +216,15 @@ impl<U: Send + 'static> State<U> {
     }
 
     pub fn emit(&mut self, kind: EventKind) {
+        self.emit_at(kind, Timestamp::now());
+    }
+
+    /// Emits an event dated `created_at` (back-dated voice boundaries).
+    pub fn emit_at(&mut self, kind: EventKind, created_at: Timestamp) {
         if self.subscribers.is_empty() {
             return;
         }
-        let event = SessionEvent {
-            created_at: Timestamp::now(),
-            kind,
-        };
+        let event = SessionEvent { created_at, kind };
         self.subscribers.retain(|tx| tx.send(event.clone()).is_ok());
     }
 
@@ -246,14 +258,100 @@ impl<U: Send + 'static> State<U> {
     }
 
     pub fn set_user_state(&mut self, state: super::events::UserState) {
+        self.set_user_state_at(state, std::time::Duration::ZERO);
+    }
+
+    /// Changes the user state with an event back-dated by `back` (to the VAD boundary).
+    pub fn set_user_state_at(
+        &mut self,
+        state: super::events::UserState,
+        back: std::time::Duration,
+    ) {
         if self.user_state != state {
             let old = std::mem::replace(&mut self.user_state, state);
-            self.emit(EventKind::UserStateChanged {
-                old_state: old,
-                new_state: state,
-            });
+            self.emit_at(
+                EventKind::UserStateChanged {
+                    old_state: old,
+                    new_state: state,
+                },
+                Timestamp::now().saturating_sub(back),
+            );
             self.arm_away_timer();
         }
+    }
+
+    // ----- voice -----
+
+    /// The speech the agent in control is playing (or preparing), if any.
+    pub fn current_speech(&self) -> Option<SpeechHandle> {
+        let activity = self.activity(self.top()?)?;
+        let id = activity.current.as_deref()?;
+        self.speeches.get(id).map(|e| e.handle.clone())
+    }
+
+    /// User speech lasted long enough to interrupt: pause the current speech's audio when
+    /// `pause` (false interruptions can then resume it), otherwise interrupt it.
+    pub fn interrupt_by_user(&mut self, pause: bool) -> super::voice::Interruption {
+        use super::voice::Interruption;
+        // Speeches past their playout whose tools still run get no follow-up (§3.7).
+        let current_id = self.current_speech().map(|h| h.id().to_owned());
+        let mut background = Vec::new();
+        if let Some(activity) = self.top().and_then(|id| self.activity(id)) {
+            for id in &activity.speeches {
+                if Some(id) == current_id.as_ref() {
+                    continue;
+                }
+                if let Some(entry) = self.speeches.get(id)
+                    && entry.handle.is_scheduled()
+                    && !entry.handle.is_done()
+                    && entry.handle.allow_interruptions()
+                {
+                    background.push(entry.handle.clone());
+                }
+            }
+        }
+        let any_background = !background.is_empty();
+        for handle in background {
+            let _ = handle.interrupt();
+        }
+        let Some(current) = self.current_speech() else {
+            return if any_background {
+                Interruption::Interrupted
+            } else {
+                Interruption::None
+            };
+        };
+        if current.is_done() || current.interrupted() || !current.allow_interruptions() {
+            return Interruption::None;
+        }
+        if pause
+            && let Some(playout) = &self.playout
+            && playout.speech_id == current.id()
+        {
+            playout.paused.send_replace(true);
+            return Interruption::Paused(current.id().to_owned());
+        }
+        let _ = current.interrupt();
+        Interruption::Interrupted
+    }
+
+    /// Words followed the pause: the paused speech is interrupted.
+    pub fn stop_paused(&mut self, speech_id: &str) {
+        if let Some(entry) = self.speeches.get(speech_id) {
+            let _ = entry.handle.interrupt();
+        }
+    }
+
+    /// No words followed the pause: the paused speech resumes.
+    pub fn resume_paused(&mut self, speech_id: &str) {
+        let resumed = match &self.playout {
+            Some(playout) if playout.speech_id == speech_id => {
+                playout.paused.send_replace(false);
+                true
+            }
+            _ => false,
+        };
+        self.emit(EventKind::AgentFalseInterruption { resumed });
     }
 
     pub fn report_error(&mut self, source: ErrorSource, message: String, recoverable: bool) {

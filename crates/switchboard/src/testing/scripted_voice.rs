@@ -43,8 +43,9 @@ struct SttShared {
 /// Non-streaming by default: [`recognize`](Stt::recognize) takes the next transcript and
 /// returns it after [`with_delay`](ScriptedStt::with_delay) of (virtual) time. With
 /// [`streaming`](ScriptedStt::streaming) it also opens streams that send the words of the
-/// current transcript as [`SpeechEvent::Interim`] results while audio arrives (one word per
-/// [`with_word_duration`](ScriptedStt::with_word_duration) of audio) and the whole transcript
+/// current transcript as [`SpeechEvent::Interim`] results while audible audio arrives (one
+/// word per [`with_word_duration`](ScriptedStt::with_word_duration) of non-silent audio) and
+/// the whole transcript
 /// as [`SpeechEvent::Final`] on [`SttInput::flush`].
 ///
 /// Empty audio fails with [`SttError::BadAudio`], like a real model; a script that has run out
@@ -192,7 +193,10 @@ impl SttInput for ScriptedSttInput {
         let Some(tx) = &self.tx else {
             return Err(SttError::Closed);
         };
-        self.audio += frame.duration();
+        // Only audible frames count as speech: silence between turns sends no words.
+        if frame.data().iter().any(|s| s.unsigned_abs() > 64) {
+            self.audio += frame.duration();
+        }
         let words = self.stt.peek_words();
         let due = (self.audio.as_nanos() / self.stt.word_duration.as_nanos()) as usize;
         let due = due.min(words.len());
@@ -235,7 +239,7 @@ struct TtsShared {
 }
 
 /// A text-to-speech model whose audio length follows the text: `chars / chars_per_second`
-/// seconds of a quiet 220 Hz tone, in 20 ms frames, the first one after
+/// seconds of a quiet 200 Hz square wave, in 20 ms frames, the first one after
 /// [`with_ttfb`](ScriptedTts::with_ttfb) of (virtual) time. Records every text it was asked
 /// to speak. [`fail_on`](ScriptedTts::fail_on) makes texts containing a marker fail after
 /// their first frame, like a model that breaks mid-sentence.
@@ -336,8 +340,10 @@ impl Tts for ScriptedTts {
                 let n = frame_len.min(total - produced);
                 let samples: Vec<i16> = (produced..produced + n)
                     .map(|i| {
-                        let t = i as f64 / f64::from(rate);
-                        ((t * 220.0 * std::f64::consts::TAU).sin() * 2000.0) as i16
+                        // A 200 Hz square wave: never zero, so recordings can tell audio
+                        // from silence sample by sample.
+                        let phase = (i as f64 * 200.0 / f64::from(rate)).fract();
+                        if phase < 0.5 { 2000 } else { -2000 }
                     })
                     .collect();
                 produced += n;
@@ -449,7 +455,9 @@ mod tests {
     async fn streaming_stt_sends_interim_words_then_the_final() {
         let stt = ScriptedStt::new(["one two three"]).streaming();
         let mut stream = stt.stream(&RecognizeOptions::default()).unwrap();
-        let frame = AudioFrame::silence(Duration::from_millis(100), 16_000, 1).unwrap();
+        let frame = AudioFrame::new(vec![1000i16; 1600], 16_000, 1).unwrap();
+        let silence = AudioFrame::silence(Duration::from_millis(100), 16_000, 1).unwrap();
+        stream.input.push(&silence).unwrap();
         for _ in 0..7 {
             stream.input.push(&frame).unwrap();
         }

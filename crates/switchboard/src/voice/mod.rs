@@ -36,6 +36,7 @@
 //! ```
 
 pub mod audio;
+pub mod output;
 pub mod stt;
 pub mod text;
 pub mod tts;
