@@ -740,3 +740,197 @@ async fn tool_results_survive_an_interruption_during_the_tool() {
         "the new turn's reply sees the tool result"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn manual_turn_detection_waits_for_commit_user_turn() {
+    let llm = Arc::new(llm().reply_text(REPLY));
+    let stt = ScriptedStt::new(["I need an appointment"]);
+    let turn = TurnHandling {
+        turn_detection: Some(switchboard::TurnDetection::Manual),
+        preemptive_generation: false,
+        ..TurnHandling::default()
+    };
+    let mut h = start(llm, stt, turn, Receptionist).await;
+    caller(
+        h.session.clone(),
+        vec![Silence(200), Speech(1000), Silence(3000)],
+        16_000,
+        1,
+    );
+    h.run_until(3000).await;
+    assert!(
+        h.user_messages().await.is_empty(),
+        "no turn without a commit"
+    );
+    h.session.commit_user_turn().unwrap();
+    let events = h.run_until(5000).await;
+    assert_eq!(h.user_messages().await, ["I need an appointment"]);
+    let states = h.states(&events);
+    assert_eq!(states[0], "agent thinking@3000", "{states:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn stt_turn_detection_ends_turns_on_the_recognisers_end_of_speech() {
+    // No VAD: the streaming STT hears everything and finalises after 300 ms of silence
+    // (speech 200..1200, final at 1500 + 100), then says the utterance ended: the turn is
+    // committed 500 ms later, at 2100, while the audio input is still open.
+    let llm = Arc::new(llm().reply_text(REPLY));
+    let stt = ScriptedStt::new(["I need an appointment"]).streaming();
+    let output = Arc::new(RecordingOutput::new(16_000));
+    let session = AgentSession::builder()
+        .llm(llm)
+        .stt(Arc::new(stt))
+        .tts(Arc::new(ScriptedTts::new()))
+        .audio_output(output)
+        .user_away_timeout(None)
+        .build();
+    session.start(Receptionist).await.unwrap();
+    let mut events = session.subscribe();
+    caller(
+        session.clone(),
+        vec![Silence(200), Speech(1000), Silence(5000)],
+        16_000,
+        1,
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let t0 = Timestamp::now().saturating_sub(Duration::from_secs(3));
+    let mut thinking = None;
+    while let Ok(e) = events.try_recv() {
+        if let EventKind::AgentStateChanged {
+            new_state: AgentState::Thinking,
+            ..
+        } = e.kind
+        {
+            thinking.get_or_insert(ms(t0, e.created_at));
+        }
+    }
+    assert_eq!(thinking, Some(2100));
+    let history = session.history().await;
+    let users: Vec<String> = history
+        .items()
+        .iter()
+        .filter_map(|i| match i {
+            ChatItem::Message(m) if m.role == Role::User => Some(m.text()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(users, ["I need an appointment"]);
+}
+
+/// Thinks the user is done only when the transcript ends with a full stop.
+struct Punctuation;
+impl switchboard::TurnDetector for Punctuation {
+    fn end_of_turn_probability(
+        &self,
+        chat_ctx: &switchboard::chat::ChatContext,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = f32> + Send>> {
+        let done = match chat_ctx.items().last() {
+            Some(ChatItem::Message(m)) => m.text().ends_with('.'),
+            _ => true,
+        };
+        Box::pin(async move { if done { 0.9 } else { 0.1 } })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_turn_detector_that_hears_an_unfinished_sentence_waits_the_maximum_delay() {
+    let turn = |_: ()| TurnHandling {
+        turn_detection: Some(switchboard::TurnDetection::Model(Arc::new(Punctuation))),
+        preemptive_generation: false,
+        ..TurnHandling::default()
+    };
+    for (transcript, committed_at) in [("I need an appointment.", 1700), ("I need an", 4200)] {
+        let llm = Arc::new(llm().reply_text(REPLY));
+        let mut h = start(llm, ScriptedStt::new([transcript]), turn(()), Receptionist).await;
+        caller(
+            h.session.clone(),
+            vec![Silence(200), Speech(1000), Silence(5000)],
+            16_000,
+            1,
+        );
+        let events = h.run_until(6000).await;
+        let thinking = format!("agent thinking@{committed_at}");
+        assert!(
+            h.states(&events).contains(&thinking),
+            "{transcript}: {:?}",
+            h.states(&events)
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_user_turn_during_uninterruptible_speech_is_dropped() {
+    let llm = Arc::new(llm());
+    let stt = ScriptedStt::new(["hello", "are you there"]);
+    let mut h = start(llm.clone(), stt, no_preemption(), Receptionist).await;
+    // A 2.5 s announcement that may not be interrupted, then the caller talks over it.
+    let announcement = h.session.say_with(
+        "This call may be recorded for quality purposes, thank you.",
+        switchboard::SayOptions {
+            allow_interruptions: false,
+            ..Default::default()
+        },
+    );
+    caller(
+        h.session.clone(),
+        vec![Silence(200), Speech(800), Silence(4000)],
+        16_000,
+        1,
+    );
+    h.run_until(5000).await;
+    assert!(announcement.is_done());
+    assert_eq!(
+        h.assistant_messages().await,
+        [(
+            "This call may be recorded for quality purposes, thank you.".to_owned(),
+            false
+        )]
+    );
+    assert!(h.user_messages().await.is_empty(), "the turn was dropped");
+    assert_eq!(llm.request_count(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_tts_failure_mid_sentence_is_reported_and_the_reply_goes_on() {
+    let output = Arc::new(RecordingOutput::new(16_000));
+    let llm = Arc::new(llm().reply_text("This part breaks. This part plays."));
+    let session = AgentSession::builder()
+        .llm(llm)
+        .vad(vad())
+        .stt(Arc::new(ScriptedStt::new(["hi"])))
+        .tts(Arc::new(ScriptedTts::new().fail_on("breaks")))
+        .audio_output(output.clone())
+        .turn_handling(no_preemption())
+        .user_away_timeout(None)
+        .build();
+    let mut events = session.subscribe();
+    session.start(Receptionist).await.unwrap();
+    caller(
+        session.clone(),
+        vec![Silence(200), Speech(600), Silence(4000)],
+        16_000,
+        1,
+    );
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let mut tts_errors = 0;
+    while let Ok(e) = events.try_recv() {
+        if let EventKind::Error {
+            source: switchboard::session::ErrorSource::Tts,
+            ..
+        } = e.kind
+        {
+            tts_errors += 1;
+        }
+    }
+    assert_eq!(tts_errors, 1);
+    // One 20 ms frame of the broken sentence, then the whole second sentence (16 chars).
+    assert_eq!(output.heard(), Duration::from_millis(20 + 800));
+    let history = session.history().await;
+    assert!(
+        history
+            .items()
+            .iter()
+            .any(|i| matches!(i, ChatItem::Message(m) if m.role == Role::Assistant))
+    );
+    assert!(!session.is_closed());
+}

@@ -46,7 +46,8 @@ struct SttShared {
 /// current transcript as [`SpeechEvent::Interim`] results while audible audio arrives (one
 /// word per [`with_word_duration`](ScriptedStt::with_word_duration) of non-silent audio) and
 /// the whole transcript
-/// as [`SpeechEvent::Final`] on [`SttInput::flush`].
+/// as [`SpeechEvent::Final`], then [`SpeechEvent::EndOfSpeech`], on [`SttInput::flush`] or
+/// after 300 ms of silence following speech (its own endpointing).
 ///
 /// Empty audio fails with [`SttError::BadAudio`], like a real model; a script that has run out
 /// fails with [`SttError::Model`] naming the utterance.
@@ -165,6 +166,7 @@ impl Stt for ScriptedStt {
             stt: self.clone(),
             tx: Some(tx),
             audio: Duration::ZERO,
+            silence: Duration::ZERO,
             words_sent: 0,
         };
         Ok(SttStream {
@@ -183,10 +185,16 @@ fn tokio_stream_from<T: Send + 'static>(
 struct ScriptedSttInput {
     stt: ScriptedStt,
     tx: Option<mpsc::UnboundedSender<Result<SpeechEvent, SttError>>>,
-    /// Audio since the last flush.
+    /// Audible audio since the last flush.
     audio: Duration,
+    /// Silence since the last audible frame.
+    silence: Duration,
     words_sent: usize,
 }
+
+/// Silence after speech at which a streaming scripted STT finalises on its own, like the
+/// endpointing of hosted recognisers.
+const STREAM_ENDPOINT: Duration = Duration::from_millis(300);
 
 impl SttInput for ScriptedSttInput {
     fn push(&mut self, frame: &AudioFrame) -> Result<(), SttError> {
@@ -196,6 +204,12 @@ impl SttInput for ScriptedSttInput {
         // Only audible frames count as speech: silence between turns sends no words.
         if frame.data().iter().any(|s| s.unsigned_abs() > 64) {
             self.audio += frame.duration();
+            self.silence = Duration::ZERO;
+        } else {
+            self.silence += frame.duration();
+            if !self.audio.is_zero() && self.silence >= STREAM_ENDPOINT {
+                return self.flush();
+            }
         }
         let words = self.stt.peek_words();
         let due = (self.audio.as_nanos() / self.stt.word_duration.as_nanos()) as usize;
@@ -224,6 +238,7 @@ impl SttInput for ScriptedSttInput {
             tokio::time::sleep(delay).await;
             let event = ScriptedStt::next_transcript(&shared, heard).map(SpeechEvent::Final);
             let _ = tx.send(event);
+            let _ = tx.send(Ok(SpeechEvent::EndOfSpeech));
         });
         Ok(())
     }
@@ -475,7 +490,7 @@ mod tests {
             .collect();
         assert_eq!(
             texts,
-            ["interim one", "interim one two", "final one two three"]
+            ["interim one", "interim one two", "final one two three", "EndOfSpeech"]
         );
     }
 
