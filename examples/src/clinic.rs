@@ -363,6 +363,8 @@ pub fn scripted_llm() -> ScriptedLlm {
     use serde_json::json;
     let l = DEMO_CALLER_LINES;
     ScriptedLlm::new()
+        // Matches transcripts of the lines too (voice demo: punctuation, digits).
+        .with_fuzzy_keys(0.5)
         .on(l[0], ScriptedReply::tool("start_intake", json!({})))
         .on(
             GetConsentTask::new(CONSENT_QUESTION).prompt(),

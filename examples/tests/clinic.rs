@@ -221,7 +221,9 @@ async fn the_registry_runs_the_clinic_next_to_the_front_desk() {
     assert_eq!(names, ["frontdesk", "clinic"]);
     let clinic = workflow("clinic").unwrap();
     assert_eq!(clinic.caller_lines, DEMO_CALLER_LINES);
-    let started = (clinic.start)((clinic.scripted_llm)()).await.unwrap();
+    let started = (clinic.start)((clinic.scripted_llm)(), switchboard_examples::Voice::none())
+        .await
+        .unwrap();
     for line in clinic.caller_lines {
         started.session.run(line).await.unwrap();
     }

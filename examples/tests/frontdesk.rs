@@ -287,9 +287,12 @@ fn registry_runner() -> ScenarioRunner {
             };
             let Started {
                 session, greeting, ..
-            } = (workflow.start)((workflow.scripted_llm)())
-                .await
-                .map_err(|e| e.to_string())?;
+            } = (workflow.start)(
+                (workflow.scripted_llm)(),
+                switchboard_examples::Voice::none(),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
             Ok(ScenarioStart {
                 session: Box::new(Registry(session)),
                 greeting,

@@ -1,6 +1,7 @@
 //! `switchboard-bench`: the Rust side of bench/compare.sh. Modes and JSON keys follow the
 //! contract in bench/README.md; progress goes to stderr, one JSON object to stdout.
 
+mod voice;
 mod workload;
 
 use std::io::{BufRead, BufReader};
@@ -14,7 +15,7 @@ use switchboard::llm::Llm;
 use workload::{BenchLlm, Booking, CYCLE, start_session};
 
 fn usage() -> &'static str {
-    "usage: switchboard-bench <verify|latency|session|memory|throughput|cold> --json \
+    "usage: switchboard-bench <verify|latency|session|memory|throughput|cold|voice-latency> --json \
      [--samples N] [--sessions 1,10,...] [--turns 5] [--min-turns N] [--runs N]"
 }
 
@@ -414,6 +415,7 @@ fn main() -> ExitCode {
         "memory" => memory(&args.sessions, args.turns),
         "throughput" => throughput(&args.sessions, args.min_turns),
         "cold" => cold(args.runs),
+        "voice-latency" => runtime().block_on(voice::voice_latency(args.samples.min(1000))),
         "cold-child" => {
             runtime().block_on(async {
                 let llm: Arc<dyn Llm> = Arc::new(BenchLlm::default());

@@ -1,5 +1,7 @@
-//! `switchboard`: run the built-in workflows, chat with them, test them with scenario files,
-//! and (later) benchmark.
+//! `switchboard`: run the built-in workflows as voice calls or typed chats, test them with
+//! scenario files, and use the local models (VAD, speech-to-text, text-to-speech) directly.
+
+mod voice_demo;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -30,10 +32,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Runs a workflow as a scripted call: a scripted caller talks to the workflow's agents and
-    /// the transcript is shown live. Writes events.jsonl and results.json to --out.
+    /// The main job: runs a workflow as a simulated phone call through the whole voice
+    /// pipeline, on local models (no API key, no network). A simulated caller speaks the
+    /// workflow's lines (espeak-ng, voice varied per run); Silero VAD, Whisper, the LLM and
+    /// Piper answer. Shows the transcript live with per-turn latencies and writes call.wav
+    /// (caller left, agent right), events.jsonl and results.json to --out.
     Demo {
-        /// Where to write events.jsonl and results.json.
+        /// Where to write call.wav, events.jsonl and results.json.
         #[arg(long, default_value = "target/demo")]
         out: PathBuf,
         /// The workflow to run.
@@ -45,6 +50,12 @@ enum Command {
         /// `scripted`.
         #[arg(long, env = "SWITCHBOARD_LLM", default_value = "scripted")]
         llm: String,
+        /// Run the call as typed text instead of voice (no audio models; instant).
+        #[arg(long)]
+        text: bool,
+        /// Chooses the caller's voice (default: varies per run).
+        #[arg(long)]
+        seed: Option<u64>,
     },
     /// A typed conversation with a built-in workflow. Reads one user turn per line; when stdin
     /// is not a terminal it exits at the end of input, so it can be scripted.
@@ -73,6 +84,22 @@ enum Command {
         #[arg(long)]
         energy: bool,
     },
+    /// Transcribes a WAV file (any sample rate or channel count) with the local Whisper model.
+    Transcribe {
+        /// The WAV file.
+        file: PathBuf,
+    },
+    /// Speaks TEXT into a WAV file with the local Piper voice (or `--espeak`).
+    Speak {
+        /// What to say.
+        text: String,
+        /// The WAV file to write.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Use espeak-ng alone (fast, robotic) instead of Piper.
+        #[arg(long)]
+        espeak: bool,
+    },
     /// Runs scenario files against the built-in workflows, on their scripted models and in
     /// virtual time; prints a report and writes JUnit XML. Exits with 1 when a scenario fails.
     Test {
@@ -97,7 +124,25 @@ enum Command {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
-        Command::Demo { out, workflow, llm } => demo(&workflow, &out, &llm).await,
+        Command::Demo {
+            out,
+            workflow,
+            llm,
+            text,
+            seed,
+        } => {
+            if text {
+                demo(&workflow, &out, &llm).await
+            } else {
+                voice_call(&workflow, &out, &llm, seed).await
+            }
+        }
+        Command::Transcribe { file } => transcribe(&file).await,
+        Command::Speak {
+            text,
+            output,
+            espeak,
+        } => speak(&text, &output, espeak).await,
         Command::Console {
             workflow,
             json,
@@ -161,7 +206,7 @@ fn resolve_provider(spec: &str) -> Result<Arc<dyn Llm>, String> {
 
 async fn start(workflow: &Workflow, llm_spec: &str) -> Result<Started, String> {
     let llm = resolve_llm(workflow, llm_spec)?;
-    (workflow.start)(llm)
+    (workflow.start)(llm, switchboard_examples::Voice::none())
         .await
         .map_err(|e| format!("could not start `{}`: {e}", workflow.name))
 }
@@ -246,16 +291,8 @@ async fn demo(name: &str, out: &PathBuf, llm_spec: &str) -> Result<(), String> {
     tokio::fs::create_dir_all(out)
         .await
         .map_err(|e| format!("cannot create {}: {e}", out.display()))?;
-    let mut jsonl = String::new();
-    for event in &log {
-        let line = serde_json::to_string(event).map_err(|e| e.to_string())?;
-        jsonl.push_str(&line);
-        jsonl.push('\n');
-    }
     let events_path = out.join("events.jsonl");
-    tokio::fs::write(&events_path, jsonl)
-        .await
-        .map_err(|e| format!("cannot write {}: {e}", events_path.display()))?;
+    write_events(&events_path, &log).await?;
     let handoffs = history
         .iter()
         .filter(|i| matches!(i, ChatItem::AgentHandoff(_)))
@@ -281,6 +318,101 @@ async fn demo(name: &str, out: &PathBuf, llm_spec: &str) -> Result<(), String> {
         started_at.elapsed().as_secs_f64() * 1000.0,
         events_path.display(),
         results_path.display()
+    );
+    Ok(())
+}
+
+async fn voice_call(
+    name: &str,
+    out: &Path,
+    llm_spec: &str,
+    seed: Option<u64>,
+) -> Result<(), String> {
+    let workflow = find_workflow(name)?;
+    println!(
+        "switchboard demo: workflow `{}` as a phone call ({})",
+        workflow.name, workflow.description
+    );
+    println!("model: {llm_spec}");
+    let llm = resolve_llm(&workflow, llm_spec)?;
+    let models = voice_demo::load_models().await?;
+    let seed = seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(7)
+    });
+    voice_demo::run_call(&workflow, llm, &models, out, seed).await
+}
+
+/// The local speech-to-text model (Whisper base, converted from the set-up cache).
+pub(crate) fn local_stt() -> Result<Arc<dyn switchboard::voice::stt::Stt>, String> {
+    switchboard_whisper::WhisperStt::from_env()
+        .map(|stt| stt as Arc<dyn switchboard::voice::stt::Stt>)
+        .map_err(|e| e.to_string())
+}
+
+/// Writes events as JSON lines.
+pub(crate) async fn write_events(path: &Path, events: &[SessionEvent]) -> Result<(), String> {
+    let mut jsonl = String::new();
+    for event in events {
+        let line = serde_json::to_string(event).map_err(|e| e.to_string())?;
+        jsonl.push_str(&line);
+        jsonl.push('\n');
+    }
+    tokio::fs::write(path, jsonl)
+        .await
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+async fn transcribe(file: &Path) -> Result<(), String> {
+    use switchboard::voice::audio::{OnTruncated, decode_wav};
+    let reader =
+        std::fs::File::open(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    // Streamed WAVs (e.g. `espeak-ng --stdout`) carry a placeholder length: keep what is there.
+    let wav = decode_wav(
+        std::io::BufReader::new(reader),
+        &file.display().to_string(),
+        OnTruncated::Keep,
+    )
+    .map_err(|e| format!("cannot decode {}: {e}", file.display()))?;
+    if let Some((declared, read)) = wav.truncated {
+        eprintln!(
+            "note: {} declares {declared} samples but holds {read}; transcribing what is there",
+            file.display()
+        );
+    }
+    let audio = wav.frame;
+    let text = tokio::task::spawn_blocking(move || {
+        let stt = switchboard_whisper::WhisperStt::from_env().map_err(|e| e.to_string())?;
+        stt.transcribe(&audio).map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())??;
+    println!("{text}");
+    Ok(())
+}
+
+async fn speak(text: &str, output: &Path, espeak: bool) -> Result<(), String> {
+    let tts: Arc<dyn switchboard::voice::tts::Tts> = if espeak {
+        Arc::new(switchboard_piper::EspeakTts::new())
+    } else {
+        tokio::task::spawn_blocking(switchboard_piper::PiperTts::from_env)
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?
+    };
+    let audio = switchboard_piper::synthesize_to_frame(tts.as_ref(), text)
+        .await
+        .map_err(|e| e.to_string())?;
+    switchboard::voice::audio::write_wav(output, &audio)
+        .map_err(|e| format!("cannot write {}: {e}", output.display()))?;
+    eprintln!(
+        "wrote {} ({:.2} s of {} at {} Hz)",
+        output.display(),
+        audio.duration().as_secs_f64(),
+        tts.name(),
+        audio.sample_rate()
     );
     Ok(())
 }

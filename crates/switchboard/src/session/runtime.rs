@@ -840,7 +840,13 @@ impl<U: Send + 'static> State<U> {
     /// is authorised or its tools start; speaking on its first text.)
     fn update_idle_state(&mut self) {
         let playing = self.activities.values().any(|a| a.current.is_some());
-        if !playing && self.speeches.is_empty() && self.agent_state != AgentState::Initializing {
+        // Speech of agents paused under a task (a tool awaiting it) does not count: the task
+        // in control is listening.
+        let pending = match self.top().and_then(|id| self.activity(id)) {
+            Some(top) => !top.speeches.is_empty(),
+            None => !self.speeches.is_empty(),
+        };
+        if !playing && !pending && self.agent_state != AgentState::Initializing {
             self.set_agent_state(AgentState::Listening);
         }
     }

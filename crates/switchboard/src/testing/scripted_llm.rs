@@ -116,6 +116,8 @@ pub struct ScriptedLlm {
     time_to_first_token: Duration,
     chunk_interval: Duration,
     model: String,
+    /// Minimum similarity for a near-miss user key (see [`ScriptedLlm::with_fuzzy_keys`]).
+    fuzzy: Option<f32>,
 }
 
 impl Default for ScriptedLlm {
@@ -133,6 +135,7 @@ impl ScriptedLlm {
             time_to_first_token: Duration::ZERO,
             chunk_interval: Duration::ZERO,
             model: "scripted".to_owned(),
+            fuzzy: None,
         }
     }
 
@@ -203,6 +206,15 @@ impl ScriptedLlm {
         lock(&self.requests).clone()
     }
 
+    /// Matches keys loosely, for transcripts of speech: when no key equals the request's, the
+    /// key with the most words in common (case, punctuation and digits normalised: "555" is
+    /// "five five five") is used if at least `min_similarity` (0 to 1) of its words match.
+    /// `after:`/`call:`/`handoff:` keys are always matched exactly.
+    pub fn with_fuzzy_keys(mut self, min_similarity: f32) -> Self {
+        self.fuzzy = Some(min_similarity.clamp(0.0, 1.0));
+        self
+    }
+
     /// The number of requests received so far.
     pub fn request_count(&self) -> usize {
         lock(&self.requests).len()
@@ -225,7 +237,27 @@ impl ScriptedLlm {
 
     fn next_reply(&self, key: &str) -> Option<ScriptedReply> {
         let mut script = lock(&self.script);
-        if let Some((_, replies)) = script.keyed.iter_mut().find(|(k, _)| k == key) {
+        let mut index = script.keyed.iter().position(|(k, _)| k == key);
+        if index.is_none()
+            && let Some(min) = self.fuzzy
+            && !key.contains(':')
+        {
+            let words = normalized_words(key);
+            index = script
+                .keyed
+                .iter()
+                .enumerate()
+                .filter(|(_, (k, _))| {
+                    !k.starts_with("after:")
+                        && !k.starts_with("call:")
+                        && !k.starts_with("handoff:")
+                })
+                .map(|(i, (k, _))| (i, similarity(&words, &normalized_words(k))))
+                .filter(|(_, score)| *score >= min)
+                .max_by(|a, b| a.1.total_cmp(&b.1))
+                .map(|(i, _)| i);
+        }
+        if let Some((_, replies)) = index.map(|i| &mut script.keyed[i]) {
             return if replies.len() > 1 {
                 replies.pop_front()
             } else {
@@ -237,6 +269,42 @@ impl ScriptedLlm {
             .pop_front()
             .or_else(|| script.otherwise.clone())
     }
+}
+
+/// Lower-case words without punctuation, digits spelled out one by one.
+fn normalized_words(text: &str) -> Vec<String> {
+    const DIGITS: [&str; 10] = [
+        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+    ];
+    let mut spaced = String::with_capacity(text.len() * 2);
+    for c in text.chars() {
+        if let Some(d) = c.to_digit(10) {
+            spaced.push(' ');
+            spaced.push_str(DIGITS[d as usize]);
+            spaced.push(' ');
+        } else if c.is_alphanumeric() || c == '\'' {
+            spaced.extend(c.to_lowercase());
+        } else {
+            spaced.push(' ');
+        }
+    }
+    spaced.split_whitespace().map(str::to_owned).collect()
+}
+
+/// Shared words over the longer word list (multisets), in `[0, 1]`.
+fn similarity(a: &[String], b: &[String]) -> f32 {
+    if a.is_empty() || b.is_empty() {
+        return 0.0;
+    }
+    let mut rest: Vec<&String> = b.iter().collect();
+    let mut shared = 0;
+    for word in a {
+        if let Some(i) = rest.iter().position(|w| *w == word) {
+            rest.swap_remove(i);
+            shared += 1;
+        }
+    }
+    shared as f32 / a.len().max(b.len()) as f32
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -335,5 +403,43 @@ impl Llm for ScriptedLlm {
                 item
             })
             .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chat::{ChatContext, ChatMessage};
+
+    fn ask(llm: &ScriptedLlm, text: &str) -> Option<String> {
+        let mut ctx = ChatContext::new();
+        ctx.insert(ChatMessage::new(Role::User, text));
+        match llm.next_reply(&ScriptedLlm::key_of(&ChatRequest::new(ctx))) {
+            Some(ScriptedReply::Text(t)) => Some(t),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn fuzzy_keys_match_transcripts_of_the_scripted_lines() {
+        let llm = ScriptedLlm::new()
+            .on(
+                "Five five five, one two three, four five six seven.",
+                ScriptedReply::text("phone"),
+            )
+            .on(
+                "The fourth of March, eighty-five.",
+                ScriptedReply::text("date"),
+            )
+            .on("after:update_phone", ScriptedReply::text("after"))
+            .with_fuzzy_keys(0.5);
+        assert_eq!(ask(&llm, "555-123-4567.").as_deref(), Some("phone"));
+        assert_eq!(
+            ask(&llm, "The 4th of March, eighty five.").as_deref(),
+            Some("date")
+        );
+        assert_eq!(ask(&llm, "something else entirely"), None);
+        let exact = ScriptedLlm::new().on("Jane Doe.", ScriptedReply::text("name"));
+        assert_eq!(ask(&exact, "jane doe"), None, "exact unless asked");
     }
 }

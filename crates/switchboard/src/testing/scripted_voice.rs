@@ -490,7 +490,12 @@ mod tests {
             .collect();
         assert_eq!(
             texts,
-            ["interim one", "interim one two", "final one two three", "EndOfSpeech"]
+            [
+                "interim one",
+                "interim one two",
+                "final one two three",
+                "EndOfSpeech"
+            ]
         );
     }
 
