@@ -44,10 +44,11 @@ enum Command {
         /// The workflow to run.
         #[arg(long, default_value = "clinic")]
         workflow: String,
-        /// The model: `scripted` (the workflow's own script, no network) or a provider string
-        /// such as `openai/gpt-4o-mini`, `anthropic/claude-sonnet-4-5`, `ollama/llama3.2`,
-        /// `openai-compatible:http://host:port/v1#model`. Default: $SWITCHBOARD_LLM, else
-        /// `scripted`.
+        /// The model: `scripted` (the workflow's own script, no network), `local` (the
+        /// embedded Needle 3 tool router; weak, see the README) or a provider
+        /// string such as `openai/gpt-4o-mini`, `anthropic/claude-sonnet-4-5`,
+        /// `ollama/llama3.2`, `openai-compatible:http://host:port/v1#model`. Default:
+        /// $SWITCHBOARD_LLM, else `scripted`.
         #[arg(long, env = "SWITCHBOARD_LLM", default_value = "scripted")]
         llm: String,
         /// Run the call as typed text instead of voice (no audio models; instant).
@@ -188,7 +189,37 @@ fn resolve_llm(workflow: &Workflow, spec: &str) -> Result<Arc<dyn Llm>, String> 
     if spec.is_empty() || spec == "scripted" {
         return Ok((workflow.scripted_llm)());
     }
+    if let Some(which) = spec.strip_prefix("local") {
+        return local_llm(which.trim_start_matches('/'));
+    }
     resolve_provider(spec)
+}
+
+/// The embedded tool router, `local/needle` (Needle 3): it calls tools from the caller's words
+/// and says nothing itself (`fallback` text when it calls none). Gemma 3 270M
+/// (`switchboard-llama`) cannot be linked into this binary: llama.cpp and whisper.cpp each
+/// vendor their own ggml, and the two copies clash at link time.
+fn local_llm(which: &str) -> Result<Arc<dyn Llm>, String> {
+    match which {
+        "" | "needle" => {
+            let needle = switchboard_needle::NeedleLlm::from_env().map_err(|e| e.to_string())?;
+            let options = switchboard_needle::NeedleOptions {
+                fallback_text: "Sorry, could you say that again?".into(),
+                ..switchboard_needle::NeedleOptions::default()
+            };
+            Ok(Arc::new(needle.with_options(options)))
+        }
+        "gemma" => Err(
+            "local/gemma is not available in the switchboard binary: llama.cpp and \
+             whisper.cpp each vendor ggml and cannot be linked together. Use the \
+             switchboard-llama crate in your own binary (without Whisper), or serve a GGUF with \
+             an OpenAI-compatible server and pass `openai-compatible:http://host:port/v1#model`."
+                .into(),
+        ),
+        other => Err(format!(
+            "unknown local model `{other}`: use `local` or `local/needle`"
+        )),
+    }
 }
 
 /// A real provider from its string (`anthropic/…`, or any OpenAI-compatible prefix).
@@ -541,23 +572,47 @@ fn test(
     Ok(())
 }
 
-/// The set-up script, embedded so the installed binary can run it anywhere.
+/// The set-up script and its model fragments, embedded so the installed binary can run them
+/// anywhere.
 const SETUP_SCRIPT: &str = include_str!("../../../scripts/setup.sh");
+const SETUP_FRAGMENTS: &[(&str, &str)] = &[
+    (
+        "llama.sh",
+        include_str!("../../../scripts/setup.d/llama.sh"),
+    ),
+    (
+        "needle.sh",
+        include_str!("../../../scripts/setup.d/needle.sh"),
+    ),
+    (
+        "piper.sh",
+        include_str!("../../../scripts/setup.d/piper.sh"),
+    ),
+    (
+        "whisper.sh",
+        include_str!("../../../scripts/setup.d/whisper.sh"),
+    ),
+];
 
 fn setup() -> Result<(), String> {
-    use std::io::Write;
-    let mut child = std::process::Command::new("bash")
-        .arg("-s")
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run bash: {e}"))?;
-    child
-        .stdin
-        .take()
-        .ok_or("cannot write to bash")?
-        .write_all(SETUP_SCRIPT.as_bytes())
-        .map_err(|e| format!("cannot pass the set-up script to bash: {e}"))?;
-    let status = child.wait().map_err(|e| e.to_string())?;
+    let dir = std::env::temp_dir().join(format!("switchboard-setup-{}", std::process::id()));
+    let fragments = dir.join("setup.d");
+    std::fs::create_dir_all(&fragments)
+        .map_err(|e| format!("cannot create {}: {e}", fragments.display()))?;
+    let script = dir.join("setup.sh");
+    let write = |path: &Path, text: &str| {
+        std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    };
+    write(&script, SETUP_SCRIPT)?;
+    for (name, text) in SETUP_FRAGMENTS {
+        write(&fragments.join(name), text)?;
+    }
+    let status = std::process::Command::new("bash")
+        .arg(&script)
+        .status()
+        .map_err(|e| format!("cannot run bash: {e}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let status = status?;
     if status.success() {
         Ok(())
     } else {

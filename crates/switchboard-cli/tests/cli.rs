@@ -15,10 +15,10 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
 }
 
 #[test]
-fn demo_writes_a_well_formed_event_log_and_results() {
+fn text_demo_writes_a_well_formed_event_log_and_results() {
     let out = temp_dir("demo");
     let output = switchboard()
-        .args(["demo", "--out"])
+        .args(["demo", "--text", "--out"])
         .arg(&out)
         .env_remove("SWITCHBOARD_LLM")
         .output()
@@ -62,6 +62,80 @@ fn demo_writes_a_well_formed_event_log_and_results() {
         results["results"]["date_of_birth"]["date_of_birth"],
         "1985-03-14"
     );
+}
+
+/// The main job, for real: the clinic call through Silero VAD, Whisper, the scripted model and
+/// Piper, in real time (about two minutes). Needs the set-up cache (`scripts/setup.sh`).
+#[test]
+fn voice_demo_runs_the_clinic_call_and_writes_the_recording() {
+    let out = temp_dir("voice");
+    let output = switchboard()
+        .args(["demo", "--seed", "11", "--out"])
+        .arg(&out)
+        .env_remove("SWITCHBOARD_LLM")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // Every event is one JSON object with a type and a timestamp; user-state changes are
+    // back-dated to the VAD boundary, everything else is in time order.
+    let events = std::fs::read_to_string(out.join("events.jsonl")).unwrap();
+    let mut last = 0i64;
+    let mut kinds = std::collections::BTreeMap::<String, usize>::new();
+    for line in events.lines() {
+        let event: serde_json::Value = serde_json::from_str(line).unwrap();
+        let kind = event["type"].as_str().unwrap().to_owned();
+        let at = event["created_at"].as_i64().unwrap();
+        if kind != "user_state_changed" {
+            assert!(at >= last, "{kind} out of order in {events}");
+            last = at;
+        }
+        *kinds.entry(kind).or_default() += 1;
+    }
+    for kind in [
+        "user_input_transcribed",
+        "user_state_changed",
+        "turn_metrics",
+        "close",
+    ] {
+        assert!(kinds.contains_key(kind), "no {kind} event in {kinds:?}");
+    }
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["mode"], "voice");
+    assert_eq!(
+        results["user_turns"], 11,
+        "every caller line became one turn:\n{stdout}"
+    );
+    assert!(results["agent_turns"].as_u64().unwrap() >= 11, "{stdout}");
+    assert!(
+        results["median_latency"]["end_of_speech_to_first_audio_s"].is_f64(),
+        "{results}"
+    );
+    // The recording: caller left, agent right, both audible.
+    let wav = std::fs::File::open(out.join("call.wav")).unwrap();
+    let call = switchboard::voice::audio::decode_wav(
+        std::io::BufReader::new(wav),
+        "call.wav",
+        switchboard::voice::audio::OnTruncated::Error,
+    )
+    .unwrap()
+    .frame;
+    assert_eq!((call.sample_rate(), call.channels()), (16_000, 2));
+    assert!(call.duration().as_secs() > 30, "{:?}", call.duration());
+    let loud = |channel: usize| {
+        call.data()
+            .iter()
+            .skip(channel)
+            .step_by(2)
+            .filter(|s| s.unsigned_abs() > 1000)
+            .count()
+    };
+    assert!(loud(0) > 16_000 && loud(1) > 16_000, "both sides speak");
 }
 
 #[test]

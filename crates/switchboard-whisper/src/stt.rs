@@ -306,6 +306,10 @@ impl Inner {
         if self.options.fit_audio_ctx {
             params.set_audio_ctx(fitted_audio_ctx(pcm.len(), self.n_audio_ctx));
         }
+        // No more tokens than speech of this length can hold: hallucinated text on short or
+        // unclear clips otherwise runs to the context limit, once per temperature fallback
+        // (seen: 13 s for a 0.8 s clip).
+        params.set_max_tokens(max_tokens_for(pcm.len()));
         if let Some(flag) = cancel {
             // SAFETY: the callback only reads the AtomicBool, which outlives `state.full`
             // (the only call that uses these parameters).
@@ -344,7 +348,7 @@ impl Inner {
                 .to_owned(),
         };
         self.return_state(state);
-        let mut speech = SpeechData::text(text);
+        let mut speech = SpeechData::text(trim_repetition(text.trim()));
         speech.language = Some(detected);
         speech.confidence = (tokens > 0).then(|| (probability / tokens as f64) as f32);
         Ok(speech)
@@ -372,11 +376,57 @@ unsafe extern "C" fn abort_requested(data: *mut c_void) -> bool {
 
 /// The encoder window for a clip of `samples` at 16 kHz: 50 frames per second plus a
 /// margin, at most the model's window.
+/// Cuts a transcript where it starts over. Whisper's failure mode on short clips is to repeat
+/// the utterance ("Yes, that's fine. Yes, that's fine. Yes, that's"); a clip is one
+/// utterance, so text whose words repeat all of what came before is cut before the repeat.
+fn trim_repetition(text: &str) -> String {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let norm = |w: &str| {
+        w.trim_matches(|c: char| !c.is_alphanumeric())
+            .to_lowercase()
+    };
+    let normalized: Vec<String> = words.iter().map(|w| norm(w)).collect();
+    for start in 1..=words.len() / 2 {
+        // The rest starts with the whole prefix again (or as much of it as is left, when the
+        // token limit cut the last repeat), and does so at least once in full.
+        let prefix = &normalized[..start];
+        let mut rest = &normalized[start..];
+        let mut full_repeats = 0;
+        while !rest.is_empty() {
+            let n = rest.len().min(start);
+            if rest[..n] != prefix[..n] {
+                break;
+            }
+            if n == start {
+                full_repeats += 1;
+            }
+            rest = &rest[n..];
+        }
+        if rest.is_empty() && full_repeats > 0 {
+            return words[..start].join(" ");
+        }
+    }
+    text.to_owned()
+}
+
+/// A generous bound on the tokens of `samples` of 16 kHz speech: about 6 per second (fast
+/// speech is ~3 words per second) plus a margin for punctuation.
+fn max_tokens_for(samples: usize) -> i32 {
+    let seconds = samples as f64 / 16_000.0;
+    (seconds * 6.0 + 16.0).min(224.0) as i32
+}
+
 fn fitted_audio_ctx(samples: usize, max: i32) -> i32 {
     let frames = (samples as f64 / f64::from(SAMPLE_RATE) * FRAMES_PER_SECOND) as i64
         + i64::from(AUDIO_CTX_MARGIN);
-    frames.min(i64::from(max)) as i32
+    frames.max(i64::from(MIN_AUDIO_CTX)).min(i64::from(max)) as i32
 }
+
+/// Whisper decodes short contexts poorly: below about 8 s it repeats the utterance ("Yes,
+/// that's fine. Yes, that's fine. …") or invents words (measured on Piper speech, 1-3 s
+/// clips, base model: clean at 400 frames and up, repeating at 250 and below). So the
+/// context is fitted to the clip but never below 8 s; still ~4x cheaper than the full 30 s.
+const MIN_AUDIO_CTX: i32 = 400;
 
 /// `None` to detect the language, else Whisper's code for `language` (BCP-47 tags are cut to
 /// their primary subtag: `en-US` → `en`).
@@ -484,9 +534,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn repeated_utterances_are_cut() {
+        assert_eq!(
+            trim_repetition("Yes, that's fine. Yes, that's fine. Yes, that's"),
+            "Yes, that's fine."
+        );
+        assert_eq!(
+            trim_repetition("My name is Jane Doe."),
+            "My name is Jane Doe."
+        );
+        assert_eq!(
+            trim_repetition("I said no, I said no twice"),
+            "I said no, I said no twice"
+        );
+    }
+
+    #[test]
+    fn token_bound_follows_the_clip_length() {
+        assert_eq!(max_tokens_for(16_000), 22);
+        assert_eq!(max_tokens_for(16_000 * 10), 76);
+        assert_eq!(max_tokens_for(16_000 * 60), 224);
+    }
+
+    #[test]
     fn audio_ctx_fits_the_clip() {
-        assert_eq!(fitted_audio_ctx(16_000, 1500), 50 + 64);
-        assert_eq!(fitted_audio_ctx(48_000, 1500), 150 + 64);
+        assert_eq!(
+            fitted_audio_ctx(16_000, 1500),
+            MIN_AUDIO_CTX,
+            "at least 8 s"
+        );
+        assert_eq!(fitted_audio_ctx(16_000 * 12, 1500), 600 + 64);
         assert_eq!(fitted_audio_ctx(16_000 * 29, 1500), 1500);
         assert_eq!(fitted_audio_ctx(16_000 * 60, 1500), 1500);
         assert_eq!(fitted_audio_ctx(16_000, 100), 100);

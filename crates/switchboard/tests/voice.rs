@@ -126,8 +126,10 @@ struct Harness {
     tts: ScriptedTts,
 }
 
+/// Milliseconds from `t0`, rounded: tokio's timer wheel fires on whole-millisecond ticks of
+/// its own start, so instants may sit a fraction of a millisecond off the test's `t0`.
 fn ms(t0: Timestamp, at: Timestamp) -> u64 {
-    at.duration_since(t0).as_millis() as u64
+    ((at.duration_since(t0).as_nanos() + 500_000) / 1_000_000) as u64
 }
 
 /// A scripted LLM answering after 300 ms.

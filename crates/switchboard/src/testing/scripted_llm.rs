@@ -277,13 +277,19 @@ fn normalized_words(text: &str) -> Vec<String> {
         "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
     ];
     let mut spaced = String::with_capacity(text.len() * 2);
-    for c in text.chars() {
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
         if let Some(d) = c.to_digit(10) {
             spaced.push(' ');
             spaced.push_str(DIGITS[d as usize]);
             spaced.push(' ');
         } else if c.is_alphanumeric() || c == '\'' {
             spaced.extend(c.to_lowercase());
+        } else if c == '@' {
+            // Spoken e-mail addresses: "jane dot doe at example dot com".
+            spaced.push_str(" at ");
+        } else if c == '.' && chars.peek().is_some_and(|n| n.is_alphanumeric()) {
+            spaced.push_str(" dot ");
         } else {
             spaced.push(' ');
         }
@@ -439,6 +445,13 @@ mod tests {
             Some("date")
         );
         assert_eq!(ask(&llm, "something else entirely"), None);
+        let email = ScriptedLlm::new()
+            .on(
+                "jane dot doe at example dot com",
+                ScriptedReply::text("email"),
+            )
+            .with_fuzzy_keys(0.5);
+        assert_eq!(ask(&email, "jane.do@example.com").as_deref(), Some("email"));
         let exact = ScriptedLlm::new().on("Jane Doe.", ScriptedReply::text("name"));
         assert_eq!(ask(&exact, "jane doe"), None, "exact unless asked");
     }
