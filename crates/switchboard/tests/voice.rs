@@ -936,3 +936,144 @@ async fn a_tts_failure_mid_sentence_is_reported_and_the_reply_goes_on() {
     );
     assert!(!session.is_closed());
 }
+
+/// Reads a notice that the caller may not talk over.
+struct Notice;
+#[async_trait]
+impl Agent for Notice {
+    fn instructions(&self) -> String {
+        "Read the notice.".into()
+    }
+    fn allow_interruptions(&self) -> Option<bool> {
+        Some(false)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_agent_can_disallow_interruptions_by_speech() {
+    let llm = Arc::new(llm().reply_text(REPLY).reply_text("Tuesday it is."));
+    let stt = ScriptedStt::new(["I need an appointment", "Tuesday please"]);
+    let mut h = start(llm, stt, no_preemption(), Notice).await;
+    // As in the interruption test: the caller talks over the reply from 2700 for 800 ms.
+    caller(
+        h.session.clone(),
+        vec![
+            Silence(200),
+            Speech(1000),
+            Silence(1500),
+            Speech(800),
+            Silence(3000),
+        ],
+        16_000,
+        1,
+    );
+    h.run_until(6000).await;
+    let messages = h.assistant_messages().await;
+    assert_eq!(messages[0], (REPLY.to_owned(), false), "played to the end");
+    assert_eq!(
+        messages[1],
+        ("Tuesday it is.".to_owned(), false),
+        "the turn is still answered"
+    );
+}
+
+/// A streaming STT whose first stream breaks after one interim result; later streams work.
+#[derive(Clone, Default)]
+struct FlakyStt {
+    opened: Arc<std::sync::atomic::AtomicUsize>,
+    inner: Option<ScriptedStt>,
+}
+
+impl switchboard::voice::stt::Stt for FlakyStt {
+    fn name(&self) -> &str {
+        "flaky"
+    }
+    fn capabilities(&self) -> switchboard::voice::stt::SttCapabilities {
+        switchboard::voice::stt::SttCapabilities {
+            streaming: true,
+            interim_results: true,
+        }
+    }
+    fn recognize(
+        &self,
+        _audio: AudioFrame,
+        _options: &switchboard::voice::stt::RecognizeOptions,
+    ) -> switchboard::voice::stt::RecognizeFuture {
+        Box::pin(async {
+            Err(switchboard::voice::stt::SttError::Unsupported(
+                "batch".into(),
+            ))
+        })
+    }
+    fn stream(
+        &self,
+        options: &switchboard::voice::stt::RecognizeOptions,
+    ) -> Result<switchboard::voice::stt::SttStream, switchboard::voice::stt::SttError> {
+        use futures::StreamExt;
+        let n = self
+            .opened
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let inner = self.inner.as_ref().unwrap().stream(options)?;
+        if n == 0 {
+            // The connection drops at once.
+            let broken = futures::stream::iter([Err(switchboard::voice::stt::SttError::Closed)]);
+            return Ok(switchboard::voice::stt::SttStream {
+                input: inner.input,
+                events: broken.boxed(),
+            });
+        }
+        Ok(inner)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_streaming_stt_that_drops_is_reconnected_and_the_error_reported() {
+    let stt = FlakyStt {
+        inner: Some(ScriptedStt::new(["I need an appointment"]).streaming()),
+        ..FlakyStt::default()
+    };
+    let opened = stt.opened.clone();
+    let output = Arc::new(RecordingOutput::new(16_000));
+    let session = AgentSession::builder()
+        .llm(Arc::new(llm().reply_text(REPLY)))
+        .vad(vad())
+        .stt(Arc::new(stt))
+        .tts(Arc::new(ScriptedTts::new()))
+        .audio_output(output)
+        .turn_handling(no_preemption())
+        .user_away_timeout(None)
+        .build();
+    let mut events = session.subscribe();
+    session.start(Receptionist).await.unwrap();
+    caller(
+        session.clone(),
+        vec![Silence(200), Speech(1000), Silence(4000)],
+        16_000,
+        1,
+    );
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        opened.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "reconnected once"
+    );
+    let mut stt_errors = 0;
+    while let Ok(e) = events.try_recv() {
+        if let EventKind::Error {
+            source: switchboard::session::ErrorSource::Stt,
+            ..
+        } = e.kind
+        {
+            stt_errors += 1;
+        }
+    }
+    assert_eq!(stt_errors, 1);
+    let history = session.history().await;
+    assert!(
+        history
+            .items()
+            .iter()
+            .any(|i| matches!(i, ChatItem::Message(m) if m.role == Role::User && m.text() == "I need an appointment")),
+        "the turn after the reconnect was heard"
+    );
+}

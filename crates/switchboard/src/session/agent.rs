@@ -67,6 +67,13 @@ pub trait Agent<U: Send + 'static = ()>: Any + Send + Sync {
         None
     }
 
+    /// Whether the caller's speech may interrupt this agent (voice sessions). `None` (the
+    /// default) follows the session's [`TurnHandling`](crate::TurnHandling); `Some(false)` keeps
+    /// this agent talking over the caller, e.g. for a legal notice.
+    fn allow_interruptions(&self) -> Option<bool> {
+        None
+    }
+
     /// Runs when the agent takes control. Not awaited by the code that started the agent; the
     /// active run waits for what it produces.
     async fn on_enter(&self, ctx: AgentContext<U>) -> crate::Result<()> {

@@ -293,6 +293,13 @@ impl<U: Send + 'static> State<U> {
     /// `pause` (false interruptions can then resume it), otherwise interrupt it.
     pub fn interrupt_by_user(&mut self, pause: bool) -> super::voice::Interruption {
         use super::voice::Interruption;
+        let agent_allows = self
+            .top()
+            .and_then(|id| self.activity(id))
+            .and_then(|a| a.agent.agent.allow_interruptions());
+        if agent_allows == Some(false) {
+            return Interruption::None;
+        }
         // Speeches past their playout whose tools still run get no follow-up (§3.7).
         let current_id = self.current_speech().map(|h| h.id().to_owned());
         let mut background = Vec::new();
