@@ -36,11 +36,13 @@
 //! ```no_run
 //! use std::sync::Arc;
 //! use switchboard::llm::Llm;
+//! use switchboard::testing::{ScriptedLlm, ScriptedReply};
 //! use switchboard_needle::{NeedleLlm, RouterLlm};
-//! # fn chat_model() -> Arc<dyn Llm> { unimplemented!() }
 //!
+//! // Any chat model speaks when Needle calls no tool; a scripted one here.
+//! let chat: Arc<dyn Llm> = Arc::new(ScriptedLlm::new().otherwise(ScriptedReply::text("How can I help?")));
 //! let needle = NeedleLlm::from_env()?; // loads libneedle3.so and needle3.cact once
-//! let llm: Arc<dyn Llm> = Arc::new(RouterLlm::new(needle, chat_model()));
+//! let llm: Arc<dyn Llm> = Arc::new(RouterLlm::new(needle, chat));
 //! # Ok::<(), switchboard_needle::NeedleError>(())
 //! ```
 
