@@ -58,7 +58,7 @@ pub use prompt::{PromptFormat, TranscriptStyle};
 /// Environment variable naming the GGUF model file (overrides the setup cache).
 pub const MODEL_ENV: &str = "SWITCHBOARD_LLAMA_MODEL";
 /// Environment variable naming the setup cache (default `$HOME/.cache/switchboard`).
-pub const CACHE_ENV: &str = "SWITCHBOARD_CACHE";
+pub const CACHE_ENV: &str = switchboard::cache::CACHE_ENV;
 /// Where `scripts/setup.sh` puts the default model, relative to the cache.
 pub const MODEL_IN_CACHE: &str = "gemma-3-270m/gemma-3-270m-q4_k_m.gguf";
 /// SHA-256 of the default model file (Gemma 3 270M Q4_K_M from PyPI
@@ -261,14 +261,7 @@ impl LlamaOptions {
 
 /// The setup cache: [`CACHE_ENV`], else `$HOME/.cache/switchboard`.
 pub fn cache_dir() -> Option<PathBuf> {
-    std::env::var_os(CACHE_ENV)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|v| !v.is_empty())
-                .map(|home| PathBuf::from(home).join(".cache/switchboard"))
-        })
+    switchboard::cache::cache_dir()
 }
 
 /// The model path: [`MODEL_ENV`] when set, else [`MODEL_IN_CACHE`] under [`cache_dir`]. The

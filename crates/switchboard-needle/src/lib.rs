@@ -69,7 +69,7 @@ pub const LIBRARY_ENV: &str = "SWITCHBOARD_NEEDLE_LIBRARY";
 /// Environment variable overriding the weights' path.
 pub const WEIGHTS_ENV: &str = "SWITCHBOARD_NEEDLE_WEIGHTS";
 /// Environment variable naming the setup cache (default `$HOME/.cache/switchboard`).
-pub const CACHE_ENV: &str = "SWITCHBOARD_CACHE";
+pub const CACHE_ENV: &str = switchboard::cache::CACHE_ENV;
 
 /// File name of the engine library inside the Needle directory.
 pub const LIBRARY_FILE: &str = "libneedle3.so";
@@ -238,12 +238,5 @@ impl NeedlePaths {
 
 /// The setup cache: [`CACHE_ENV`], else `$HOME/.cache/switchboard`.
 pub fn cache_dir() -> Option<PathBuf> {
-    std::env::var_os(CACHE_ENV)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|v| !v.is_empty())
-                .map(|home| PathBuf::from(home).join(".cache/switchboard"))
-        })
+    switchboard::cache::cache_dir()
 }

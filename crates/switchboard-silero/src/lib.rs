@@ -48,7 +48,7 @@ pub const MODEL_ENV: &str = "SWITCHBOARD_SILERO_MODEL";
 /// Environment variable naming the ONNX Runtime shared library (overrides the setup cache).
 pub const ORT_DYLIB_ENV: &str = "ORT_DYLIB_PATH";
 /// Environment variable naming the setup cache (default `$HOME/.cache/switchboard`).
-pub const CACHE_ENV: &str = "SWITCHBOARD_CACHE";
+pub const CACHE_ENV: &str = switchboard::cache::CACHE_ENV;
 
 /// SHA-256 of `silero_vad.onnx` from PyPI `silero-vad` 6.2.3.
 pub const MODEL_SHA256: &str = "1a153a22f4509e292a94e67d6f9b85e8deb25b4988682b7e174c65279d8788e3";
@@ -191,14 +191,7 @@ impl SileroPaths {
 
 /// The setup cache: [`CACHE_ENV`], else `$HOME/.cache/switchboard`.
 pub fn cache_dir() -> Option<PathBuf> {
-    std::env::var_os(CACHE_ENV)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|v| !v.is_empty())
-                .map(|home| PathBuf::from(home).join(".cache/switchboard"))
-        })
+    switchboard::cache::cache_dir()
 }
 
 /// How to load the model.

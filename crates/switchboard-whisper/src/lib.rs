@@ -59,7 +59,7 @@ pub const GGML_ENV: &str = "SWITCHBOARD_WHISPER_GGML";
 /// Environment variable setting the number of inference threads (default 1).
 pub const THREADS_ENV: &str = "SWITCHBOARD_WHISPER_THREADS";
 /// Environment variable naming the setup cache (default `$HOME/.cache/switchboard`).
-pub const CACHE_ENV: &str = "SWITCHBOARD_CACHE";
+pub const CACHE_ENV: &str = switchboard::cache::CACHE_ENV;
 
 /// Where `scripts/setup.sh` puts the CTranslate2 model, relative to the cache.
 pub const CT2_DIR_IN_CACHE: &str = "whisper-base-ct2";
@@ -236,12 +236,5 @@ impl WhisperPaths {
 
 /// The setup cache: [`CACHE_ENV`], else `$HOME/.cache/switchboard`.
 pub fn cache_dir() -> Option<PathBuf> {
-    std::env::var_os(CACHE_ENV)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|v| !v.is_empty())
-                .map(|home| PathBuf::from(home).join(".cache/switchboard"))
-        })
+    switchboard::cache::cache_dir()
 }

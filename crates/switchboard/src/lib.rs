@@ -12,6 +12,7 @@
 //! The layers, each using only those above it: [`clock`], [`chat`], [`llm`], [`tools`],
 //! [`session`], [`testing`].
 
+pub mod cache;
 pub mod chat;
 pub mod clock;
 pub mod llm;

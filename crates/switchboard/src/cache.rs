@@ -1,0 +1,25 @@
+//! Where the local models live: the set-up cache that `scripts/setup.sh` fills and every
+//! local-model crate (Silero, Whisper, Piper, llama.cpp, Needle) reads.
+
+use std::path::PathBuf;
+
+/// Overrides the cache directory.
+pub const CACHE_ENV: &str = "SWITCHBOARD_CACHE";
+
+/// The set-up cache: [`CACHE_ENV`] when set, else `$HOME/.cache/switchboard`; `None` when
+/// neither is set.
+///
+/// ```
+/// let dir = switchboard::cache::cache_dir();
+/// assert!(dir.is_none() || dir.unwrap().is_absolute() || std::env::var_os("SWITCHBOARD_CACHE").is_some());
+/// ```
+pub fn cache_dir() -> Option<PathBuf> {
+    std::env::var_os(CACHE_ENV)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|home| PathBuf::from(home).join(".cache/switchboard"))
+        })
+}
