@@ -37,6 +37,8 @@ mod config;
 mod endpoint;
 use switchboard_http::http;
 mod responses;
+#[cfg(feature = "server")]
+pub mod server;
 mod spec;
 use switchboard_http::sse;
 
