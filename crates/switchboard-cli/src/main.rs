@@ -1,6 +1,7 @@
 //! `switchboard`: run the built-in workflows as voice calls or typed chats, test them with
 //! scenario files, and use the local models (VAD, speech-to-text, text-to-speech) directly.
 
+mod local_llm;
 mod voice_demo;
 
 use std::io::IsTerminal;
@@ -45,8 +46,9 @@ enum Command {
         #[arg(long, default_value = "clinic")]
         workflow: String,
         /// The model: `scripted` (the workflow's own script, no network), `local` (the
-        /// embedded Needle 3 tool router; weak, see the README) or a provider
-        /// string such as `openai/gpt-4o-mini`, `anthropic/claude-sonnet-4-5`,
+        /// embedded Needle 3 tool router with Gemma 3 270M speaking; weak, see the README),
+        /// `local/needle`, `local/gemma`, `local/<file.gguf>` (any GGUF model, run by
+        /// llama.cpp in a helper process) or a provider string such as `openai/gpt-4o-mini`, `anthropic/claude-sonnet-4-5`,
         /// `ollama/llama3.2`, `openai-compatible:http://host:port/v1#model`. Default:
         /// $SWITCHBOARD_LLM, else `scripted`.
         #[arg(long, env = "SWITCHBOARD_LLM", default_value = "scripted")]
@@ -183,43 +185,20 @@ fn find_workflow(name: &str) -> Result<Workflow, String> {
     })
 }
 
-/// The model named by `spec`: the workflow's script, or a provider.
-fn resolve_llm(workflow: &Workflow, spec: &str) -> Result<Arc<dyn Llm>, String> {
+/// The model named by `spec`: the workflow's script, an embedded model (`local…`), or a
+/// provider.
+async fn resolve_llm(workflow: &Workflow, spec: &str) -> Result<Arc<dyn Llm>, String> {
     let spec = spec.trim();
     if spec.is_empty() || spec == "scripted" {
         return Ok((workflow.scripted_llm)());
     }
-    if let Some(which) = spec.strip_prefix("local") {
-        return local_llm(which.trim_start_matches('/'));
+    if spec == "local" {
+        return local_llm::local_llm("").await;
+    }
+    if let Some(which) = spec.strip_prefix("local/") {
+        return local_llm::local_llm(which).await;
     }
     resolve_provider(spec)
-}
-
-/// The embedded tool router, `local/needle` (Needle 3): it calls tools from the caller's words
-/// and says nothing itself (`fallback` text when it calls none). Gemma 3 270M
-/// (`switchboard-llama`) cannot be linked into this binary: llama.cpp and whisper.cpp each
-/// vendor their own ggml, and the two copies clash at link time.
-fn local_llm(which: &str) -> Result<Arc<dyn Llm>, String> {
-    match which {
-        "" | "needle" => {
-            let needle = switchboard_needle::NeedleLlm::from_env().map_err(|e| e.to_string())?;
-            let options = switchboard_needle::NeedleOptions {
-                fallback_text: "Sorry, could you say that again?".into(),
-                ..switchboard_needle::NeedleOptions::default()
-            };
-            Ok(Arc::new(needle.with_options(options)))
-        }
-        "gemma" => Err(
-            "local/gemma is not available in the switchboard binary: llama.cpp and \
-             whisper.cpp each vendor ggml and cannot be linked together. Use the \
-             switchboard-llama crate in your own binary (without Whisper), or serve a GGUF with \
-             an OpenAI-compatible server and pass `openai-compatible:http://host:port/v1#model`."
-                .into(),
-        ),
-        other => Err(format!(
-            "unknown local model `{other}`: use `local` or `local/needle`"
-        )),
-    }
 }
 
 /// A real provider from its string (`anthropic/…`, or any OpenAI-compatible prefix).
@@ -236,7 +215,7 @@ fn resolve_provider(spec: &str) -> Result<Arc<dyn Llm>, String> {
 }
 
 async fn start(workflow: &Workflow, llm_spec: &str) -> Result<Started, String> {
-    let llm = resolve_llm(workflow, llm_spec)?;
+    let llm = resolve_llm(workflow, llm_spec).await?;
     (workflow.start)(llm, switchboard_examples::Voice::none())
         .await
         .map_err(|e| format!("could not start `{}`: {e}", workflow.name))
@@ -328,9 +307,11 @@ async fn demo(name: &str, out: &PathBuf, llm_spec: &str) -> Result<(), String> {
         .iter()
         .filter(|i| matches!(i, ChatItem::AgentHandoff(_)))
         .count();
+    let (collected, collected_line) = collected(&results);
     let summary = json!({
         "workflow": workflow.name,
         "results": results,
+        "collected": collected,
         "turns": turns,
         "history_items": history.len(),
         "handoffs": handoffs,
@@ -341,8 +322,9 @@ async fn demo(name: &str, out: &PathBuf, llm_spec: &str) -> Result<(), String> {
     tokio::fs::write(&results_path, text)
         .await
         .map_err(|e| format!("cannot write {}: {e}", results_path.display()))?;
+    println!("\n{collected_line}");
     println!(
-        "\n{} turns, {} handoffs, {} events in {:.1} ms. Wrote {} and {}.",
+        "{} turns, {} handoffs, {} events in {:.1} ms. Wrote {} and {}.",
         workflow.caller_lines.len(),
         handoffs,
         log.len(),
@@ -351,6 +333,35 @@ async fn demo(name: &str, out: &PathBuf, llm_spec: &str) -> Result<(), String> {
         results_path.display()
     );
     Ok(())
+}
+
+/// How many of the workflow's results were collected (non-null top-level fields), as JSON for
+/// results.json and as a line for the terminal.
+pub(crate) fn collected(results: &serde_json::Value) -> (serde_json::Value, String) {
+    let fields: Vec<(&String, bool)> = results
+        .as_object()
+        .map(|o| o.iter().map(|(k, v)| (k, !v.is_null())).collect())
+        .unwrap_or_default();
+    let done = fields.iter().filter(|(_, ok)| *ok).count();
+    let missing: Vec<&str> = fields
+        .iter()
+        .filter(|(_, ok)| !ok)
+        .map(|(k, _)| k.as_str())
+        .collect();
+    let line = if missing.is_empty() {
+        format!(
+            "Workflow completed: {done} of {} results collected.",
+            fields.len()
+        )
+    } else {
+        format!(
+            "Workflow not completed: {done} of {} results collected (missing: {}).",
+            fields.len(),
+            missing.join(", ")
+        )
+    };
+    let json = json!({"done": done, "of": fields.len(), "missing": missing});
+    (json, line)
 }
 
 async fn voice_call(
@@ -364,9 +375,18 @@ async fn voice_call(
         "switchboard demo: workflow `{}` as a phone call ({})",
         workflow.name, workflow.description
     );
-    println!("model: {llm_spec}");
-    let llm = resolve_llm(&workflow, llm_spec)?;
     let models = voice_demo::load_models().await?;
+    let loading = Instant::now();
+    print!("  loading the LLM ({llm_spec}) … ");
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    let llm = match resolve_llm(&workflow, llm_spec).await {
+        Ok(llm) => llm,
+        Err(e) => {
+            println!("failed");
+            return Err(e);
+        }
+    };
+    println!("ok ({:.2} s)", loading.elapsed().as_secs_f64());
     let seed = seed.unwrap_or_else(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -470,8 +490,13 @@ async fn console(name: &str, json_mode: bool, llm_spec: &str) -> Result<(), Stri
     } else {
         if interactive {
             println!(
-                "Talking to `{}` (scripted model). Ctrl-D to quit.",
-                workflow.name
+                "Talking to `{}` (model: {}). Ctrl-D to quit.",
+                workflow.name,
+                if llm_spec.trim().is_empty() {
+                    "scripted"
+                } else {
+                    llm_spec.trim()
+                }
             );
         }
         print_run(&greeting, "");

@@ -395,6 +395,7 @@ pub async fn run_call(
         "tts_first_audio_s": median(|m| m.tts_ttfb),
         "turns_measured": state.metrics.len(),
     });
+    let (collected, collected_line) = crate::collected(&results);
     let summary = json!({
         "workflow": workflow.name,
         "mode": "voice",
@@ -402,6 +403,7 @@ pub async fn run_call(
         "caller_voice": caller_description,
         "seed": seed,
         "results": results,
+        "collected": collected,
         "user_turns": state.user_turns,
         "agent_turns": state.agent_turns,
         "handoffs": handoffs,
@@ -414,8 +416,9 @@ pub async fn run_call(
     tokio::fs::write(&results_path, text)
         .await
         .map_err(|e| format!("cannot write {}: {e}", results_path.display()))?;
+    println!("\n{collected_line}");
     println!(
-        "\nCall of {:.1} s: {} caller turns, {} agent replies, {} handoffs. Median end of speech → first agent audio: {} s.\nWrote {}, {} and {}.",
+        "Call of {:.1} s: {} caller turns, {} agent replies, {} handoffs. Median end of speech → first agent audio: {} s.\nWrote {}, {} and {}.",
         call.duration().as_secs_f64(),
         state.user_turns,
         state.agent_turns,

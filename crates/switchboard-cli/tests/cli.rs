@@ -62,6 +62,14 @@ fn text_demo_writes_a_well_formed_event_log_and_results() {
         results["results"]["date_of_birth"]["date_of_birth"],
         "1985-03-14"
     );
+    assert_eq!(
+        results["collected"],
+        serde_json::json!({"done": 6, "of": 6, "missing": []})
+    );
+    assert!(
+        stdout.contains("Workflow completed: 6 of 6 results collected."),
+        "{stdout}"
+    );
 }
 
 /// The main job, for real: the clinic call through Silero VAD, Whisper, the scripted model and
@@ -226,6 +234,101 @@ fn bad_input_gets_clear_errors() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&no_key.stderr).contains("GROQ_API_KEY"));
+    let no_model = switchboard()
+        .args(["console", "--llm", "local//nowhere/model.gguf"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!no_model.status.success());
+    assert!(
+        String::from_utf8_lossy(&no_model.stderr).contains("no GGUF model at /nowhere/model.gguf"),
+        "{}",
+        String::from_utf8_lossy(&no_model.stderr)
+    );
+}
+
+/// `--llm local/gemma`: the GGUF model runs in a `switchboard-llama-server` child process
+/// (built by `cargo test --workspace` beside this binary; the model comes from the set-up
+/// cache), answers over its OpenAI-compatible endpoint, and exits with the console.
+#[test]
+fn local_gguf_model_answers_from_a_helper_process_that_exits_with_us() {
+    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_switchboard"));
+    let server = exe.with_file_name("switchboard-llama-server");
+    assert!(
+        server.is_file(),
+        "{} is missing: run the workspace's tests (`cargo test --workspace`) or build it with \
+         `cargo build -p switchboard-llama --bin switchboard-llama-server`",
+        server.display()
+    );
+    let marker = format!("cli-test-{}", std::process::id());
+    let mut child = switchboard()
+        .args([
+            "console",
+            "--workflow",
+            "frontdesk",
+            "--json",
+            "--llm",
+            "local/gemma",
+        ])
+        .env("SWITCHBOARD_LLAMA_SERVER", &server)
+        .env("SWITCHBOARD_TEST_MARKER", &marker)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"Hi! Who are you?\n")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // The model's reply to the user's line: an assistant message after the user's message.
+    let items: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["type"] == "conversation_item_added")
+        .map(|e| &e["item"])
+        .collect();
+    let user = items
+        .iter()
+        .position(|i| i["role"] == "user")
+        .expect("the user's line is in the conversation");
+    let reply = items[user + 1..]
+        .iter()
+        .find(|i| i["role"] == "assistant")
+        .unwrap_or_else(|| panic!("no reply from the local model in {stdout}"));
+    let text = reply["content"][0].as_str().unwrap_or_default();
+    assert!(!text.trim().is_empty(), "{reply}");
+    // The helper went with the console (a leaked llama.cpp process holds ~400 MB).
+    let helper_alive = || {
+        std::fs::read_dir("/proc").unwrap().flatten().any(|entry| {
+            std::fs::read(entry.path().join("environ")).is_ok_and(|env| {
+                env.split(|b| *b == 0)
+                    .any(|v| v == format!("SWITCHBOARD_TEST_MARKER={marker}").as_bytes())
+            }) && std::fs::read_to_string(entry.path().join("cmdline"))
+                .is_ok_and(|cmd| cmd.contains("switchboard-llama-server"))
+        })
+    };
+    // Dying takes a moment after the kill; this bounds the wait, it is not a timing check.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while helper_alive() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        !helper_alive(),
+        "switchboard-llama-server outlived the console"
+    );
 }
 
 /// A Chat Completions stream whose answer is one call of `tool` with `arguments`.
