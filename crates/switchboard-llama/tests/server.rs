@@ -31,12 +31,13 @@ impl Drop for Running {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serves_text_and_forced_tool_calls_over_the_openai_protocol() {
-    let model = common::ensure_setup();
+/// Starts the server on `model` with `args`; returns it and its first stdout line.
+fn start(model: &std::path::Path, args: &[&str]) -> (Running, String) {
     let mut child = server()
-        .args(["--max-tokens", "32", "--model"])
-        .arg(&model)
+        .args(args)
+        .arg("--model")
+        .arg(model)
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -44,7 +45,12 @@ async fn serves_text_and_forced_tool_calls_over_the_openai_protocol() {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut first)
         .unwrap();
-    let _running = Running(child);
+    (Running(child), first)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_text_and_forced_tool_calls_over_the_openai_protocol() {
+    let (_running, first) = start(&common::ensure_setup(), &["--max-tokens", "32"]);
     let url = first
         .trim()
         .strip_prefix("listening on ")
@@ -109,24 +115,12 @@ fn a_missing_model_stops_the_server_with_the_reason() {
 
 #[test]
 fn it_exits_when_its_standard_input_closes() {
-    let model = common::ensure_setup();
-    let mut child = server()
-        .arg("--exit-with-stdin")
-        .arg("--model")
-        .arg(&model)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
+    let (mut running, first) = start(&common::ensure_setup(), &["--exit-with-stdin"]);
     assert!(
         first.starts_with("listening on http://127.0.0.1:"),
         "{first:?}"
     );
-    drop(child.stdin.take()); // what a parent's death does
-    let status = child.wait().unwrap();
+    drop(running.0.stdin.take()); // what a parent's death does
+    let status = running.0.wait().unwrap();
     assert!(status.success(), "{status}");
 }

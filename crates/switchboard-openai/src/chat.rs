@@ -189,6 +189,15 @@ fn instructions_role(config: &OpenAiConfig, role: switchboard::chat::Role) -> &'
     }
 }
 
+/// One tool call of an assistant message, as Chat Completions writes it.
+pub(crate) fn tool_call_json(call_id: &str, name: &str, arguments: &str) -> Value {
+    json!({
+        "id": call_id,
+        "type": "function",
+        "function": {"name": name, "arguments": arguments},
+    })
+}
+
 /// The Chat Completions request body.
 pub(crate) fn chat_body(
     config: &OpenAiConfig,
@@ -221,13 +230,7 @@ pub(crate) fn chat_body(
                     );
                     let calls: Vec<Value> = tool_calls
                         .iter()
-                        .map(|c| {
-                            json!({
-                                "id": c.call_id,
-                                "type": "function",
-                                "function": {"name": c.name, "arguments": c.arguments},
-                            })
-                        })
+                        .map(|c| tool_call_json(&c.call_id, &c.name, &c.arguments))
                         .collect();
                     m.insert("tool_calls".into(), Value::Array(calls));
                 }

@@ -31,6 +31,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::chat::tool_call_json;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
@@ -77,10 +78,15 @@ async fn models(State(llm): State<Arc<dyn Llm>>) -> Json<Value> {
 
 async fn chat_completions(State(llm): State<Arc<dyn Llm>>, body: Bytes) -> Response {
     // Any content type: `curl -d` sends JSON as a form.
-    let body: RequestIn = match serde_json::from_slice(&body) {
+    let mut json = serde_json::Deserializer::from_slice(&body);
+    let body: RequestIn = match serde_path_to_error::deserialize(&mut json) {
         Ok(body) => body,
         Err(error) => {
-            let message = format!("the body is not a chat completion request: {error}");
+            let message = format!(
+                "the body is not a chat completion request: at `{}`: {}",
+                error.path(),
+                error.inner()
+            );
             return error_response(StatusCode::BAD_REQUEST, &message);
         }
     };
@@ -445,13 +451,7 @@ impl Answer {
             let calls: Vec<Value> = response
                 .tool_calls
                 .iter()
-                .map(|c| {
-                    json!({
-                        "id": c.call_id,
-                        "type": "function",
-                        "function": {"name": c.name, "arguments": c.arguments},
-                    })
-                })
+                .map(|c| tool_call_json(&c.call_id, &c.name, &c.arguments))
                 .collect();
             message.insert("tool_calls".into(), calls.into());
         }

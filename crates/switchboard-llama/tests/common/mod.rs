@@ -3,47 +3,22 @@
 
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+#[path = "../../../../tests-support/setup.rs"]
+mod setup;
+
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use serde_json::Value;
 
-/// Makes sure the GGUF model is installed, running `scripts/setup.sh` once if it is not.
-/// Panics with what to do when that fails: these tests never pass silently without the model.
+/// The GGUF model, installed by `scripts/setup.sh` if it is not.
 pub fn ensure_setup() -> PathBuf {
     static SETUP: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    SETUP
-        .get_or_init(|| {
-            let path = switchboard_llama::model_path_from_env().map_err(|e| e.to_string())?;
-            if path.is_file() {
-                return Ok(path);
-            }
-            let script = setup_script();
-            eprintln!(
-                "GGUF model missing ({}); running {}",
-                path.display(),
-                script.display()
-            );
-            match Command::new("bash").arg(&script).status() {
-                Ok(s) if s.success() && path.is_file() => Ok(path),
-                Ok(s) => Err(format!(
-                    "{} exited with {s}, or did not install {}",
-                    script.display(),
-                    path.display()
-                )),
-                Err(e) => Err(format!("cannot run {}: {e}", script.display())),
-            }
-        })
-        .clone()
-        .unwrap_or_else(|e| {
-            panic!("the model tests need the set-up cache: {e}. Run `bash scripts/setup.sh`.")
-        })
-}
-
-/// `scripts/setup.sh` of the workspace.
-fn setup_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/setup.sh")
+    setup::ensure_installed(&SETUP, "GGUF model", || {
+        let path = switchboard_llama::model_path_from_env().map_err(|e| e.to_string())?;
+        setup::file(&path)?;
+        Ok(path)
+    })
 }
 
 /// Checks `value` against the subset of JSON schema tool parameters use; returns the first

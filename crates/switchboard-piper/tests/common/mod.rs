@@ -3,8 +3,10 @@
 
 #![allow(dead_code)]
 
+#[path = "../../../../tests-support/setup.rs"]
+mod setup;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -13,54 +15,18 @@ use switchboard::voice::audio::AudioFrame;
 use switchboard::voice::tts::{Tts, TtsError};
 use switchboard_piper::{PiperOptions, PiperPaths, PiperTts};
 
-fn espeak_available() -> bool {
-    Command::new("espeak-ng")
-        .arg("--version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
-/// Makes sure the Piper voice, ONNX Runtime and espeak-ng are installed, running
-/// `scripts/setup.sh` once if they are not. Panics with what to do when that fails: these
-/// tests never pass silently without their inputs.
+/// The Piper voice, ONNX Runtime and espeak-ng, installed by `scripts/setup.sh` if they are
+/// not.
 pub fn ensure_setup() -> PiperPaths {
     static SETUP: OnceLock<Result<PiperPaths, String>> = OnceLock::new();
-    SETUP
-        .get_or_init(|| {
-            let ready = |paths: &PiperPaths| {
-                paths.model.is_file()
-                    && paths.config.is_file()
-                    && paths.ort_dylib.is_file()
-                    && espeak_available()
-            };
-            let paths = PiperPaths::from_env().map_err(|e| e.to_string())?;
-            if ready(&paths) {
-                return Ok(paths);
-            }
-            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/setup.sh");
-            eprintln!(
-                "Piper files or espeak-ng missing ({} / {} / {}); running {}",
-                paths.model.display(),
-                paths.config.display(),
-                paths.ort_dylib.display(),
-                script.display()
-            );
-            let status = Command::new("bash").arg(&script).status();
-            match status {
-                Ok(s) if s.success() && ready(&paths) => Ok(paths),
-                Ok(s) => Err(format!(
-                    "scripts/setup.sh exited with {s}, or did not install {} / {} / espeak-ng",
-                    paths.model.display(),
-                    paths.ort_dylib.display()
-                )),
-                Err(e) => Err(format!("cannot run {}: {e}", script.display())),
-            }
-        })
-        .clone()
-        .unwrap_or_else(|e| {
-            panic!("the Piper tests need the set-up cache: {e}. Run `bash scripts/setup.sh`.")
-        })
+    setup::ensure_installed(&SETUP, "Piper", || {
+        let paths = PiperPaths::from_env().map_err(|e| e.to_string())?;
+        setup::file(&paths.model)?;
+        setup::file(&paths.config)?;
+        setup::file(&paths.ort_dylib)?;
+        setup::espeak()?;
+        Ok(paths)
+    })
 }
 
 /// The voice, loaded once per test binary (default options: 1 session, 1 thread).
@@ -77,10 +43,7 @@ pub fn piper() -> Arc<PiperTts> {
 
 /// A fresh temporary directory for one test.
 pub fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("switchboard-piper-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create a temp dir");
-    dir
+    setup::temp_dir("switchboard-piper", name)
 }
 
 /// What a synthesis stream delivered, and when.

@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+#[path = "../../../../tests-support/setup.rs"]
+mod setup;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -15,59 +18,21 @@ use switchboard_silero::SileroPaths;
 pub const FIRST: &str = "Hello, I would like to book an appointment.";
 pub const SECOND: &str = "Could you do Tuesday at three in the afternoon?";
 
-fn espeak_available() -> bool {
-    Command::new("espeak-ng")
-        .arg("--version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
-/// Makes sure the Silero files and espeak-ng are installed, running `scripts/setup.sh` once
-/// if they are not. Panics with what to do when that fails: these tests never pass silently
-/// without their inputs.
+/// The Silero files and espeak-ng, installed by `scripts/setup.sh` if they are not.
 pub fn ensure_setup() -> SileroPaths {
     static SETUP: OnceLock<Result<SileroPaths, String>> = OnceLock::new();
-    SETUP
-        .get_or_init(|| {
-            let ready = |paths: &SileroPaths| {
-                paths.model.is_file() && paths.ort_dylib.is_file() && espeak_available()
-            };
-            let paths = SileroPaths::from_env().map_err(|e| e.to_string())?;
-            if ready(&paths) {
-                return Ok(paths);
-            }
-            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/setup.sh");
-            eprintln!(
-                "Silero VAD files or espeak-ng missing ({} / {}); running {}",
-                paths.model.display(),
-                paths.ort_dylib.display(),
-                script.display()
-            );
-            let status = Command::new("bash").arg(&script).status();
-            match status {
-                Ok(s) if s.success() && ready(&paths) => Ok(paths),
-                Ok(s) => Err(format!(
-                    "scripts/setup.sh exited with {s}, or did not install {} / {} / espeak-ng",
-                    paths.model.display(),
-                    paths.ort_dylib.display()
-                )),
-                Err(e) => Err(format!("cannot run {}: {e}", script.display())),
-            }
-        })
-        .clone()
-        .unwrap_or_else(|e| {
-            panic!("the real-audio tests need the set-up cache: {e}. Run `bash scripts/setup.sh`.")
-        })
+    setup::ensure_installed(&SETUP, "real-audio (Silero VAD)", || {
+        let paths = SileroPaths::from_env().map_err(|e| e.to_string())?;
+        setup::file(&paths.model)?;
+        setup::file(&paths.ort_dylib)?;
+        setup::espeak()?;
+        Ok(paths)
+    })
 }
 
 /// A fresh temporary directory for one test.
 pub fn temp_dir(name: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("switchboard-silero-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create a temp dir");
-    dir
+    setup::temp_dir("switchboard-silero", name)
 }
 
 fn espeak(text: &str, path: &Path) -> AudioFrame {

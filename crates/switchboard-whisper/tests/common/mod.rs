@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+#[path = "../../../../tests-support/setup.rs"]
+mod setup;
+
 use std::io::{Cursor, Read};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -11,58 +14,20 @@ use std::sync::{Arc, OnceLock};
 use switchboard::voice::audio::{AudioFrame, OnTruncated, decode_wav};
 use switchboard_whisper::{WhisperOptions, WhisperPaths, WhisperStt};
 
-fn espeak_available() -> bool {
-    Command::new("espeak-ng")
-        .arg("--version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
-/// Makes sure the Whisper inputs (the converted model, or the CTranslate2 model and the
-/// openai-whisper assets) and espeak-ng are installed, running `scripts/setup.sh` once if
-/// they are not. Panics with what to do when that fails: these tests never pass silently
-/// without their inputs.
+/// The Whisper inputs (the converted model, or the CTranslate2 model and the openai-whisper
+/// assets) and espeak-ng, installed by `scripts/setup.sh` if they are not.
 pub fn ensure_setup() -> WhisperPaths {
     static SETUP: OnceLock<Result<WhisperPaths, String>> = OnceLock::new();
-    SETUP
-        .get_or_init(|| {
-            let ready = |paths: &WhisperPaths| {
-                let convertible = paths.ct2_model().is_file()
-                    && paths.assets_dir.join("mel_filters.npz").is_file()
-                    && paths.assets_dir.join("multilingual.tiktoken").is_file();
-                (paths.ggml.is_file() || convertible) && espeak_available()
-            };
-            let paths = WhisperPaths::from_env().map_err(|e| e.to_string())?;
-            if ready(&paths) {
-                return Ok(paths);
-            }
-            let script = setup_script();
-            eprintln!(
-                "Whisper files or espeak-ng missing ({} / {}); running {}",
-                paths.ct2_model().display(),
-                paths.assets_dir.display(),
-                script.display()
-            );
-            match Command::new("bash").arg(&script).status() {
-                Ok(s) if s.success() && ready(&paths) => Ok(paths),
-                Ok(s) => Err(format!(
-                    "scripts/setup.sh exited with {s}, or did not install {} / {} / espeak-ng",
-                    paths.ct2_model().display(),
-                    paths.assets_dir.display()
-                )),
-                Err(e) => Err(format!("cannot run {}: {e}", script.display())),
-            }
-        })
-        .clone()
-        .unwrap_or_else(|e| {
-            panic!("the Whisper tests need the set-up cache: {e}. Run `bash scripts/setup.sh`.")
-        })
-}
-
-/// `scripts/setup.sh` of the workspace.
-fn setup_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/setup.sh")
+    setup::ensure_installed(&SETUP, "Whisper", || {
+        let paths = WhisperPaths::from_env().map_err(|e| e.to_string())?;
+        if setup::file(&paths.ggml).is_err() {
+            setup::file(&paths.ct2_model())?;
+            setup::file(&paths.assets_dir.join("mel_filters.npz"))?;
+            setup::file(&paths.assets_dir.join("multilingual.tiktoken"))?;
+        }
+        setup::espeak()?;
+        Ok(paths)
+    })
 }
 
 /// The real model, loaded once per test binary (converted on first use).
@@ -139,11 +104,7 @@ pub fn wer(reference: &str, hypothesis: &str) -> f64 {
 
 /// A fresh temporary directory for one test.
 pub fn temp_dir(name: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("switchboard-whisper-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create a temp dir");
-    dir
+    setup::temp_dir("switchboard-whisper", name)
 }
 
 /// One tensor of a ggml file.
