@@ -35,8 +35,8 @@ struct Cli {
 enum Command {
     /// The main job: runs a workflow as a simulated phone call through the whole voice
     /// pipeline, on local models (no API key, no network). A simulated caller speaks the
-    /// workflow's lines (espeak-ng, voice varied per run); Silero VAD, Whisper, the LLM and
-    /// Piper answer. Shows the transcript live with per-turn latencies and writes call.wav
+    /// workflow's lines (Piper, speaking rate and voice varied per run); Silero VAD, Whisper,
+    /// the LLM and Piper answer. Shows the transcript live with per-turn latencies and writes call.wav
     /// (caller left, agent right), events.jsonl and results.json to --out.
     Demo {
         /// Where to write call.wav, events.jsonl and results.json.

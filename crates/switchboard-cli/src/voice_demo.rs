@@ -1,8 +1,8 @@
 //! The main job: a workflow as a simulated phone call through the whole voice pipeline.
 //!
-//! A simulated caller speaks the workflow's lines (espeak-ng, with a voice varied per run), in
-//! real time, into the session: Silero VAD cuts the utterances, the local STT transcribes them,
-//! the LLM answers and the local TTS speaks. The terminal shows the transcript as it happens
+//! A simulated caller speaks the workflow's lines (Piper, with a speaking rate and voice
+//! varied per run), in real time, into the session: Silero VAD cuts the utterances, the local
+//! STT transcribes them, the LLM answers and the local TTS speaks. The terminal shows the transcript as it happens
 //! with per-turn latencies; at the end the call recording (caller left, agent right), the event
 //! log and the workflow's results are written.
 
