@@ -655,8 +655,10 @@ async fn a_tool_turn_plays_its_two_steps_in_turn() {
         1,
     );
     let events = h.run_until(7000).await;
-    // Step 1 speaks "Let me check." (650 ms from 2050 to 2700), the tool runs 2700..3700,
-    // step 2 starts at 3700, first token 4000, audio 4050, "Tuesday is free at 3 pm" 1150 ms.
+    // Step 1's answer streams at 2000: "Let me check." plays 2050..2700 (650 ms) while the
+    // tool, dispatched with the answer, runs 2000..3000 (the agent thinks from the end of the
+    // playout until then); step 2 starts at 3000, first token 3300, audio 3350, "Tuesday is
+    // free at 3 pm" 1150 ms.
     assert_eq!(
         h.states(&events),
         [
@@ -666,8 +668,8 @@ async fn a_tool_turn_plays_its_two_steps_in_turn() {
             "agent thinking@1700",
             "agent speaking@2050",
             "agent thinking@2700",
-            "agent speaking@4050",
-            "agent listening@5200",
+            "agent speaking@3350",
+            "agent listening@4500",
         ]
     );
     assert_eq!(
@@ -678,6 +680,33 @@ async fn a_tool_turn_plays_its_two_steps_in_turn() {
         ]
     );
     assert_eq!(h.output.heard(), Duration::from_millis(650 + 1150));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_turn_that_first_calls_a_tool_is_measured_to_its_first_audio() {
+    let llm = Arc::new(
+        llm()
+            .reply_tool("check_availability", json!({"day": "Tuesday"}))
+            .reply(ScriptedReply::echo_tool_output()),
+    );
+    let stt = ScriptedStt::new(["Is Tuesday free?"]);
+    let mut h = start(llm, stt, no_preemption(), Booking).await;
+    caller(
+        h.session.clone(),
+        vec![Silence(200), Speech(1000), Silence(5000)],
+        16_000,
+        1,
+    );
+    let events = h.run_until(6000).await;
+    // Committed at 1700; step 1 answers with the call at 2000 (no words); the tool runs
+    // 2000..3000; step 2's first token at 3300, its audio at 3350: 2150 ms after the end of
+    // speech at 1200, in one metrics event for the turn.
+    let turns = metrics(&events);
+    assert_eq!(turns.len(), 1, "{turns:?}");
+    let millis = |d: Option<Duration>| d.map(|d| d.as_millis());
+    assert_eq!(millis(turns[0].end_to_end), Some(2150));
+    assert_eq!(millis(turns[0].llm_ttft), Some(300));
+    assert_eq!(millis(turns[0].tts_ttfb), Some(50));
 }
 
 #[tokio::test(start_paused = true)]
@@ -695,15 +724,16 @@ async fn tool_results_survive_an_interruption_during_the_tool() {
     );
     let stt = ScriptedStt::new(["Is Tuesday free?", "hello?"]);
     let mut h = start(llm.clone(), stt, no_preemption(), Booking).await;
-    // The caller speaks again 2900..3500, while the tool runs (2700..3700): the speech is
-    // interrupted at 3400, the tool still finishes and its result is kept, but it gets no
-    // follow-up; the new turn (committed at 4000) is answered instead.
+    // The caller speaks again 2300..2900: "Let me check." has played (2050..2700) but the
+    // tool still runs (2000..3000). The speech is interrupted at 2800; the tool finishes and
+    // its result is kept, but it gets no follow-up; the new turn (committed at 3400) is
+    // answered instead.
     caller(
         h.session.clone(),
         vec![
             Silence(200),
             Speech(1000),
-            Silence(1700),
+            Silence(1100),
             Speech(600),
             Silence(5000),
         ],
@@ -740,6 +770,91 @@ async fn tool_results_survive_an_interruption_during_the_tool() {
             .iter()
             .any(|i| matches!(i, ChatItem::FunctionCallOutput(_))),
         "the new turn's reply sees the tool result"
+    );
+}
+
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+struct NoArgs {}
+
+/// Hands off to billing at once (the model says a long line with the call).
+struct Transferring;
+#[async_trait]
+impl Agent for Transferring {
+    fn instructions(&self) -> String {
+        "Transfer.".into()
+    }
+    fn tools(self: Arc<Self>) -> Vec<FunctionTool> {
+        vec![FunctionTool::new(
+            "to_billing",
+            "Transfers to billing",
+            |_ctx: RunContext, _args: NoArgs| async move { switchboard::Handoff::to(Receptionist) },
+        )]
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_handoff_interrupted_during_its_playout_does_not_happen() {
+    let llm = Arc::new(
+        llm()
+            .reply(ScriptedReply::ToolCalls {
+                text: "Let me transfer you to our billing team, one moment please.".into(),
+                calls: vec![("to_billing".into(), "{}".into())],
+            })
+            .reply_text("Sorry, go ahead."),
+    );
+    let stt = ScriptedStt::new(["I have a billing question.", "wait, no"]);
+    let mut h = start(llm.clone(), stt, no_preemption(), Transferring).await;
+    let first_agent = h.session.current_agent_id().await;
+    // The answer streams at 2000 and plays from 2050 for about three seconds; the tool runs
+    // (and returns its handoff) at once. The caller speaks 2500..3100, interrupting at 3000,
+    // still during the playout: the call and its output are kept, the handoff is refused and
+    // no follow-up is generated; the caller's new turn is answered by the same agent.
+    caller(
+        h.session.clone(),
+        vec![
+            Silence(200),
+            Speech(1000),
+            Silence(1300),
+            Speech(600),
+            Silence(4000),
+        ],
+        16_000,
+        1,
+    );
+    h.run_until(7000).await;
+    assert_eq!(h.session.current_agent_id().await, first_agent);
+    let history = h.session.history().await;
+    let output = history
+        .items()
+        .iter()
+        .find_map(|i| match i {
+            ChatItem::FunctionCallOutput(o) => Some(o.clone()),
+            _ => None,
+        })
+        .expect("the call's output is committed");
+    assert_eq!(
+        output.output,
+        "the agent handoff was interrupted and did not happen"
+    );
+    assert!(output.is_error);
+    assert!(
+        !history
+            .items()
+            .iter()
+            .any(|i| matches!(i, ChatItem::AgentHandoff(h) if h.old_agent_id.is_some())),
+        "no handoff item"
+    );
+    let messages = h.assistant_messages().await;
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    assert!(
+        messages[0].1,
+        "the first answer was interrupted: {messages:?}"
+    );
+    assert_eq!(messages[1], ("Sorry, go ahead.".to_owned(), false));
+    assert_eq!(
+        llm.request_count(),
+        2,
+        "no follow-up for the interrupted step"
     );
 }
 

@@ -4,6 +4,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::StreamExt;
 use futures::future::{BoxFuture, join_all};
@@ -17,7 +18,7 @@ use super::events::{
 use super::run::RunToken;
 use super::runtime::{ActivityId, ActivityStatus, ReplyPlan, SpeechKind, State};
 use super::speech::{CURRENT_TOOL_SPEECH, SpeechError, SpeechHandle};
-use super::voice::{Playout, Preemptive, TurnMetrics, VoiceIo, fingerprint};
+use super::voice::{Playout, PlayoutResult, Preemptive, TurnMetrics, VoiceIo, fingerprint};
 use super::{AgentSession, Handoff};
 use crate::chat::{
     ChatContext, ChatItem, ChatMessage, CopyOptions, FunctionCall, FunctionCallOutput, Role,
@@ -157,6 +158,10 @@ async fn reply<U: Send + 'static>(
     let mut preemptive = plan.preemptive;
     let timing = plan.timing;
     let mut step = 1;
+    let mut pending_metrics = PendingMetrics {
+        session,
+        metrics: None,
+    };
     loop {
         if !wait_authorized(handle, step).await {
             return None;
@@ -185,53 +190,94 @@ async fn reply<U: Send + 'static>(
         let mut reused = preemptive
             .take()
             .filter(|p| p.fingerprint == fingerprint(&step_plan.request));
-        let generation = generate(session, handle, &mut step_plan, reused.as_mut()).await;
-        if step == 1
-            && let Some(timing) = timing
-        {
-            let metrics = turn_metrics(handle.id(), &timing, &generation, reused.as_ref());
-            let _ = session.post(move |st| st.emit(EventKind::TurnMetrics(metrics)));
+        let (mut generation, playout) =
+            generate(session, handle, &mut step_plan, reused.as_mut()).await;
+        let preemptive_started = reused.take().map(|p| p.started);
+        let calls = std::mem::take(&mut generation.calls);
+        if !calls.is_empty() && step_plan.tool_choice == ToolChoice::None {
+            tracing::warn!(speech = %speech_id, "the model called tools although tool choice was none; ignored");
         }
-        drop(reused);
-
-        // Playout: in text mode the text reached the user as it streamed, so it ends here.
-        let text = step_plan.agent.agent.transcription_node(generation.text);
-        let interrupted = generation.interrupted;
-        let id = speech_id.clone();
+        let calls = if step_plan.tool_choice == ToolChoice::None {
+            Vec::new()
+        } else {
+            calls
+        };
         let generation_id = new_id("gen");
-        let message_id = generation_id.clone();
-        let _ = session.post(move |st| {
-            if !text.is_empty() {
-                let mut message = ChatMessage::new(Role::Assistant, text);
-                message.id = message_id;
-                message.created_at = authorized_at;
-                message.interrupted = interrupted;
-                st.commit_item(&id, ChatItem::Message(std::sync::Arc::new(message)), true);
+
+        // The step's tools run while its text plays (reference §3.5: dispatched once the
+        // speech is authorised, concurrently with the playout). The step's text is committed
+        // and its generation marked done when the playout ends, whether the tools are done
+        // or not; an interruption during the playout lets the tools finish, and their results
+        // are committed without a reply (§3.7, in `commit_tools`).
+        let calls_made = !calls.is_empty();
+        let tools_done = AtomicBool::new(!calls_made);
+        let playout_then_commit = async {
+            if let Some(playout) = playout {
+                generation.played(playout.finish().await);
             }
-            st.generation_done(&id);
-        });
+            // A turn's metrics measure up to its first audio: when the first step only calls
+            // tools, they wait for the step that speaks (or the end of the speech).
+            if step == 1
+                && let Some(timing) = timing
+            {
+                let metrics = turn_metrics(handle.id(), &timing, &generation, preemptive_started);
+                if metrics.end_to_end.is_some() || !calls_made {
+                    let _ = session.post(move |st| st.emit(EventKind::TurnMetrics(metrics)));
+                } else {
+                    pending_metrics.metrics = Some(metrics);
+                }
+            } else if let (Some(mut metrics), Some(first_output), Some(timing)) = (
+                pending_metrics.metrics.take(),
+                generation.first_output,
+                timing,
+            ) {
+                metrics.tts_ttfb = generation.tts_ttfb;
+                metrics.end_to_end = timing
+                    .end_of_speech
+                    .map(|end| first_output.saturating_duration_since(end));
+                let _ = session.post(move |st| st.emit(EventKind::TurnMetrics(metrics)));
+            }
+            // In text mode the text reached the user as it streamed, so playout ends here.
+            let text = step_plan
+                .agent
+                .agent
+                .transcription_node(std::mem::take(&mut generation.text));
+            let interrupted = generation.interrupted;
+            let id = speech_id.clone();
+            let message_id = generation_id.clone();
+            let tools_running = !tools_done.load(Ordering::Acquire);
+            let _ = session.post(move |st| {
+                if !text.is_empty() {
+                    let mut message = ChatMessage::new(Role::Assistant, text);
+                    message.id = message_id;
+                    message.created_at = authorized_at;
+                    message.interrupted = interrupted;
+                    st.commit_item(&id, ChatItem::Message(std::sync::Arc::new(message)), true);
+                }
+                st.generation_done(&id);
+                if tools_running {
+                    st.set_agent_state(AgentState::Thinking);
+                }
+            });
+        };
+        let tools = async {
+            if calls.is_empty() {
+                return Vec::new();
+            }
+            let results =
+                execute_tools(session, handle, &step_plan, calls, &generation_id, step).await;
+            tools_done.store(true, Ordering::Release);
+            results
+        };
+        let ((), results) = tokio::join!(playout_then_commit, tools);
         if let Some(error) = generation.error {
             let message = error.to_string();
             let _ = session.post(move |st| st.llm_failed(message));
             return Some(SpeechError::Llm(error));
         }
-        if interrupted || generation.calls.is_empty() {
+        if results.is_empty() {
             return None;
         }
-        if step_plan.tool_choice == ToolChoice::None {
-            tracing::warn!(speech = %speech_id, "the model called tools although tool choice was none; ignored");
-            return None;
-        }
-        let _ = session.post(|st| st.set_agent_state(AgentState::Thinking));
-        let results = execute_tools(
-            session,
-            handle,
-            &step_plan,
-            generation.calls,
-            &generation_id,
-            step,
-        )
-        .await;
         let id = speech_id.clone();
         let step_choice = step_plan.tool_choice.clone();
         let first = first_choice.clone();
@@ -244,6 +290,23 @@ async fn reply<U: Send + 'static>(
                 step += 1;
             }
             _ => return None,
+        }
+    }
+}
+
+/// A turn's metrics waiting for the step that speaks; sent as they are if the speech ends
+/// first.
+struct PendingMetrics<'a, U: Send + 'static> {
+    session: &'a AgentSession<U>,
+    metrics: Option<TurnMetrics>,
+}
+
+impl<U: Send + 'static> Drop for PendingMetrics<'_, U> {
+    fn drop(&mut self) {
+        if let Some(metrics) = self.metrics.take() {
+            let _ = self
+                .session
+                .post(move |st| st.emit(EventKind::TurnMetrics(metrics)));
         }
     }
 }
@@ -266,15 +329,15 @@ fn turn_metrics(
     speech_id: &str,
     timing: &super::voice::TurnTiming,
     generation: &Generation,
-    preemptive: Option<&Preemptive>,
+    preemptive_started: Option<Instant>,
 ) -> TurnMetrics {
     let since = |from: Option<Instant>, to: Option<Instant>| match (from, to) {
         (Some(from), Some(to)) => Some(to.saturating_duration_since(from)),
         _ => None,
     };
     // With a preemptive generation the user waits from the commit, not from the request.
-    let request_at = match preemptive {
-        Some(p) => timing.committed.map(|c| c.max(p.started)),
+    let request_at = match preemptive_started {
+        Some(started) => timing.committed.map(|c| c.max(started)),
         None => None,
     };
     TurnMetrics {
@@ -287,19 +350,19 @@ fn turn_metrics(
         },
         tts_ttfb: generation.tts_ttfb,
         end_to_end: since(timing.end_of_speech, generation.first_output),
-        preemptive: preemptive.is_some(),
+        preemptive: preemptive_started.is_some(),
     }
 }
 
 /// Streams one model answer, stopping early when the speech is interrupted. In a voice
-/// session the text is spoken as it streams; the generation ends when its audio has played,
-/// and an interrupted one keeps only the text that was heard.
+/// session the text is spoken as it streams, and the playout is returned still running: the
+/// step's tools start while it plays (see [`Generation::played`]).
 async fn generate<U: Send + 'static>(
     session: &AgentSession<U>,
     handle: &SpeechHandle,
     plan: &mut StepPlan<U>,
     preemptive: Option<&mut Preemptive>,
-) -> Generation {
+) -> (Generation, Option<Playout>) {
     let started = Instant::now();
     let model = format!("{}/{}", plan.llm.provider(), plan.llm.model());
     let request = std::mem::replace(&mut plan.request, ChatRequest::new(ChatContext::new()));
@@ -359,15 +422,6 @@ async fn generate<U: Send + 'static>(
     }
     drop(stream);
     let duration = started.elapsed();
-    if let Some(playout) = playout {
-        let played = playout.finish().await;
-        generation.first_output = played.first_audio;
-        generation.tts_ttfb = played.tts_ttfb;
-        if played.interrupted {
-            generation.interrupted = true;
-            generation.text = played.played_text;
-        }
-    }
     if !generation.interrupted && generation.error.is_none() {
         generation.calls = calls.finish();
     }
@@ -387,7 +441,19 @@ async fn generate<U: Send + 'static>(
         tokens_per_second,
     };
     let _ = session.post(move |st| st.emit(EventKind::LlmMetrics(metrics)));
-    generation
+    (generation, playout)
+}
+
+impl Generation {
+    /// Takes in what the listener heard: an interrupted playout keeps only the words played.
+    fn played(&mut self, played: PlayoutResult) {
+        self.first_output = played.first_audio;
+        self.tts_ttfb = played.tts_ttfb;
+        if played.interrupted {
+            self.interrupted = true;
+            self.text = played.played_text;
+        }
+    }
 }
 
 /// Runs every call of a step concurrently, each in its own task; the step waits for all.
