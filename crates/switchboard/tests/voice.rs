@@ -709,6 +709,59 @@ async fn a_turn_that_first_calls_a_tool_is_measured_to_its_first_audio() {
     assert_eq!(millis(turns[0].tts_ttfb), Some(50));
 }
 
+/// Greets on arrival.
+struct Greeter;
+#[async_trait]
+impl Agent for Greeter {
+    fn instructions(&self) -> String {
+        "Billing.".into()
+    }
+    async fn on_enter(&self, ctx: switchboard::AgentContext) -> switchboard::Result<()> {
+        ctx.session().say("Billing here.");
+        Ok(())
+    }
+}
+
+/// Hands off to the greeter with no words of its own.
+struct SilentTransfer;
+#[async_trait]
+impl Agent for SilentTransfer {
+    fn instructions(&self) -> String {
+        "Transfer.".into()
+    }
+    fn tools(self: Arc<Self>) -> Vec<FunctionTool> {
+        vec![FunctionTool::new(
+            "to_billing",
+            "Transfers to billing",
+            |_ctx: RunContext, _args: NoArgs| async move { switchboard::Handoff::to(Greeter) },
+        )]
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_turn_answered_by_the_next_agent_is_measured_to_its_greeting() {
+    let llm = Arc::new(llm().reply_tool("to_billing", json!({})));
+    let stt = ScriptedStt::new(["Billing, please."]);
+    let mut h = start(llm, stt, no_preemption(), SilentTransfer).await;
+    caller(
+        h.session.clone(),
+        vec![Silence(200), Speech(1000), Silence(3000)],
+        16_000,
+        1,
+    );
+    let events = h.run_until(4000).await;
+    // The call comes at 2000 and hands off at once; the greeter's first audio plays at
+    // 2050, 850 ms after the end of speech at 1200.
+    let turns = metrics(&events);
+    assert_eq!(turns.len(), 1, "{turns:?}");
+    assert_eq!(turns[0].end_to_end.map(|d| d.as_millis()), Some(850));
+    assert_eq!(turns[0].tts_ttfb.map(|d| d.as_millis()), Some(50));
+    assert_eq!(
+        h.assistant_messages().await,
+        [("Billing here.".to_owned(), false)]
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn tool_results_survive_an_interruption_during_the_tool() {
     let llm = Arc::new(

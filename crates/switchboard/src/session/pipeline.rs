@@ -158,10 +158,6 @@ async fn reply<U: Send + 'static>(
     let mut preemptive = plan.preemptive;
     let timing = plan.timing;
     let mut step = 1;
-    let mut pending_metrics = PendingMetrics {
-        session,
-        metrics: None,
-    };
     loop {
         if !wait_authorized(handle, step).await {
             return None;
@@ -209,33 +205,19 @@ async fn reply<U: Send + 'static>(
         // and its generation marked done when the playout ends, whether the tools are done
         // or not; an interruption during the playout lets the tools finish, and their results
         // are committed without a reply (§3.7, in `commit_tools`).
-        let calls_made = !calls.is_empty();
-        let tools_done = AtomicBool::new(!calls_made);
+        let tools_done = AtomicBool::new(calls.is_empty());
         let playout_then_commit = async {
             if let Some(playout) = playout {
                 generation.played(playout.finish().await);
             }
-            // A turn's metrics measure up to its first audio: when the first step only calls
-            // tools, they wait for the step that speaks (or the end of the speech).
+            // A turn whose first step only calls tools is measured to the agent's next first
+            // audio, whichever speech plays it (see `State::turn_metrics`).
             if step == 1
                 && let Some(timing) = timing
             {
                 let metrics = turn_metrics(handle.id(), &timing, &generation, preemptive_started);
-                if metrics.end_to_end.is_some() || !calls_made {
-                    let _ = session.post(move |st| st.emit(EventKind::TurnMetrics(metrics)));
-                } else {
-                    pending_metrics.metrics = Some(metrics);
-                }
-            } else if let (Some(mut metrics), Some(first_output), Some(timing)) = (
-                pending_metrics.metrics.take(),
-                generation.first_output,
-                timing,
-            ) {
-                metrics.tts_ttfb = generation.tts_ttfb;
-                metrics.end_to_end = timing
-                    .end_of_speech
-                    .map(|end| first_output.saturating_duration_since(end));
-                let _ = session.post(move |st| st.emit(EventKind::TurnMetrics(metrics)));
+                let end_of_speech = timing.end_of_speech;
+                let _ = session.post(move |st| st.turn_metrics(metrics, end_of_speech));
             }
             // In text mode the text reached the user as it streamed, so playout ends here.
             let text = step_plan
@@ -290,23 +272,6 @@ async fn reply<U: Send + 'static>(
                 step += 1;
             }
             _ => return None,
-        }
-    }
-}
-
-/// A turn's metrics waiting for the step that speaks; sent as they are if the speech ends
-/// first.
-struct PendingMetrics<'a, U: Send + 'static> {
-    session: &'a AgentSession<U>,
-    metrics: Option<TurnMetrics>,
-}
-
-impl<U: Send + 'static> Drop for PendingMetrics<'_, U> {
-    fn drop(&mut self) {
-        if let Some(metrics) = self.metrics.take() {
-            let _ = self
-                .session
-                .post(move |st| st.emit(EventKind::TurnMetrics(metrics)));
         }
     }
 }

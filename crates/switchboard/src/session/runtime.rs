@@ -161,6 +161,9 @@ pub(crate) struct State<U: Send + 'static> {
     pub voice: Arc<super::voice::VoiceIo>,
     /// The playout of the speech step whose audio is playing.
     pub playout: Option<Arc<super::voice::PlayoutControl>>,
+    /// A voice turn's metrics waiting for the agent's first audio after it (when the reply's
+    /// first step only called tools), with the end of the user's speech.
+    pending_turn_metrics: Option<(super::voice::TurnMetrics, Option<tokio::time::Instant>)>,
 }
 
 impl<U: Send + 'static> State<U> {
@@ -190,6 +193,7 @@ impl<U: Send + 'static> State<U> {
             closing: false,
             draining: false,
             unrecoverable_llm_errors: 0,
+            pending_turn_metrics: None,
             last_speech_end: None,
             delay_timer_armed: false,
             close_waiters: Vec::new(),
@@ -382,6 +386,42 @@ impl<U: Send + 'static> State<U> {
     pub fn agent_started_speaking(&mut self) {
         self.unrecoverable_llm_errors = 0;
         self.set_agent_state(AgentState::Speaking);
+    }
+
+    /// A voice turn's metrics: sent now when they measured the first audio, else held until
+    /// the agent's next first audio, whichever speech plays it (a task's greeting, a tool
+    /// step's follow-up). A held turn that never heard audio is sent as it is when the next
+    /// one arrives or the session closes.
+    pub fn turn_metrics(
+        &mut self,
+        metrics: super::voice::TurnMetrics,
+        end_of_speech: Option<tokio::time::Instant>,
+    ) {
+        self.flush_turn_metrics();
+        if metrics.end_to_end.is_some() {
+            self.emit(EventKind::TurnMetrics(metrics));
+        } else {
+            self.pending_turn_metrics = Some((metrics, end_of_speech));
+        }
+    }
+
+    /// The first audio of a playout: completes a held turn's metrics.
+    pub fn first_agent_audio(
+        &mut self,
+        at: tokio::time::Instant,
+        tts_ttfb: Option<std::time::Duration>,
+    ) {
+        if let Some((mut metrics, end_of_speech)) = self.pending_turn_metrics.take() {
+            metrics.end_to_end = end_of_speech.map(|end| at.saturating_duration_since(end));
+            metrics.tts_ttfb = tts_ttfb;
+            self.emit(EventKind::TurnMetrics(metrics));
+        }
+    }
+
+    fn flush_turn_metrics(&mut self) {
+        if let Some((metrics, _)) = self.pending_turn_metrics.take() {
+            self.emit(EventKind::TurnMetrics(metrics));
+        }
     }
 
     // ----- runs -----
@@ -1028,6 +1068,7 @@ impl<U: Send + 'static> State<U> {
         if self.closing {
             return;
         }
+        self.flush_turn_metrics();
         self.closing = true;
         if let Some(shared) = self.shared.upgrade() {
             shared.closed.send_replace(true);

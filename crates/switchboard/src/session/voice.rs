@@ -1021,9 +1021,11 @@ async fn play<U: Send + 'static>(
                             session.shared.speaking.uninterruptible.store(true, Ordering::Relaxed);
                         }
                         let control = registered.take();
+                        let ttfb = result.tts_ttfb;
                         let _ = session.post(move |st| {
                             st.playout = control;
                             st.agent_started_speaking();
+                            st.first_agent_audio(now, ttfb);
                         });
                     }
                     let start = match play_end {
