@@ -243,7 +243,7 @@ pub enum EventKind {
         /// Whether the paused speech resumed.
         resumed: bool,
     },
-    /// Latency figures of a voice turn, when its reply's first audio played.
+    /// Latency figures of a voice turn, once the agent's first audio after it played.
     TurnMetrics(super::voice::TurnMetrics),
     /// Something failed.
     Error {

@@ -192,8 +192,12 @@ impl VoiceIo {
     }
 }
 
-/// Per-turn latency figures, emitted as [`EventKind::TurnMetrics`] when the reply's first
-/// audio plays (or its first text, without audio output). All from one monotonic clock.
+/// Per-turn latency figures of a voice turn, emitted as [`EventKind::TurnMetrics`] once the
+/// agent's first audio after the turn has played. That audio is usually the reply's first
+/// step; when that step only calls tools, it is whatever speaks first next (the tool step's
+/// follow-up, a task's or a new agent's greeting), and `tts_ttfb` is that playout's. A turn
+/// after which the agent never spoke is sent without `end_to_end` at the next turn or when the
+/// session closes. All from one monotonic clock.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TurnMetrics {
     /// The reply's speech.
