@@ -762,6 +762,77 @@ async fn a_turn_answered_by_the_next_agent_is_measured_to_its_greeting() {
     );
 }
 
+/// A task that asks its question on arrival.
+struct AskConsent;
+#[async_trait]
+impl Agent for AskConsent {
+    fn instructions(&self) -> String {
+        "Ask for consent.".into()
+    }
+    async fn on_enter(&self, ctx: switchboard::AgentContext) -> switchboard::Result<()> {
+        ctx.session().say("May we record this call?");
+        Ok(())
+    }
+}
+impl switchboard::AgentTask for AskConsent {
+    type Output = bool;
+}
+
+/// Starts the consent task from a tool.
+struct Intake;
+#[async_trait]
+impl Agent for Intake {
+    fn instructions(&self) -> String {
+        "Intake.".into()
+    }
+    fn tools(self: Arc<Self>) -> Vec<FunctionTool> {
+        vec![FunctionTool::new(
+            "start_intake",
+            "Starts the intake",
+            |ctx: RunContext, _args: NoArgs| async move {
+                let granted = ctx.run_task(AskConsent).await?;
+                Ok::<_, switchboard::ToolError>(format!("consent: {granted}"))
+            },
+        )]
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_started_by_a_tool_speaks_after_the_words_of_its_call() {
+    let llm = Arc::new(llm().reply(ScriptedReply::ToolCalls {
+        text: "Sure, one moment.".into(),
+        calls: vec![("start_intake".into(), "{}".into())],
+    }));
+    let stt = ScriptedStt::new(["I'd like an appointment."]);
+    let mut h = start(llm, stt, no_preemption(), Intake).await;
+    caller(
+        h.session.clone(),
+        vec![Silence(200), Speech(1000), Silence(5000)],
+        16_000,
+        1,
+    );
+    let events = h.run_until(6000).await;
+    // The answer streams at 2000 and the tool starts the task at once, but the task's
+    // question waits for "Sure, one moment." (850 ms of audio from 2050 to 2900): it plays
+    // from 2950 (its own 50 ms TTS delay), whole, after it.
+    assert_eq!(
+        h.assistant_messages().await,
+        [
+            ("Sure, one moment.".to_owned(), false),
+            ("May we record this call?".to_owned(), false)
+        ]
+    );
+    let spoken =
+        h.tts.duration_of("Sure, one moment.") + h.tts.duration_of("May we record this call?");
+    assert_eq!(h.output.heard(), spoken, "both lines played whole");
+    let speaking: Vec<String> = h
+        .states(&events)
+        .into_iter()
+        .filter(|s| s.starts_with("agent speaking"))
+        .collect();
+    assert_eq!(speaking, ["agent speaking@2050", "agent speaking@2950"]);
+}
+
 #[tokio::test(start_paused = true)]
 async fn tool_results_survive_an_interruption_during_the_tool() {
     let llm = Arc::new(
