@@ -90,20 +90,69 @@ pub fn chat_with_retry(llm: Arc<dyn Llm>, request: ChatRequest) -> LlmStream {
 }
 
 /// Ends the stream with a timeout error when no chunk arrives for `timeout`.
-fn idle_timeout(
+///
+/// The timer is only armed when the model has nothing ready: a model that streams chunks as
+/// fast as they are read (a local or scripted one) never touches the timer wheel, and a slow
+/// one re-arms one timer instead of creating one per chunk.
+fn idle_timeout(inner: LlmStream, timeout: Duration, provider: String) -> IdleTimeout {
+    IdleTimeout {
+        inner,
+        sleep: Box::pin(tokio::time::sleep(timeout)),
+        armed: false,
+        timeout,
+        provider,
+        done: false,
+    }
+}
+
+struct IdleTimeout {
     inner: LlmStream,
+    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+    /// Whether `sleep` counts from the last chunk (false: a chunk came since it was set).
+    armed: bool,
     timeout: Duration,
     provider: String,
-) -> impl futures::Stream<Item = Result<ChatChunk, LlmError>> + Send {
-    stream::unfold(Some(inner), move |state| {
-        let provider = provider.clone();
-        async move {
-            let mut inner = state?;
-            match tokio::time::timeout(timeout, inner.next()).await {
-                Ok(Some(item)) => Some((item, Some(inner))),
-                Ok(None) => None,
-                Err(_) => Some((Err(LlmError::Timeout { provider, timeout }), None)),
-            }
+    done: bool,
+}
+
+impl futures::Stream for IdleTimeout {
+    type Item = Result<ChatChunk, LlmError>;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::future::Future;
+        use std::task::Poll;
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Ready(None);
         }
-    })
+        match this.inner.poll_next_unpin(cx) {
+            Poll::Ready(Some(item)) => {
+                this.armed = false;
+                return Poll::Ready(Some(item));
+            }
+            Poll::Ready(None) => {
+                this.done = true;
+                return Poll::Ready(None);
+            }
+            Poll::Pending => {}
+        }
+        if !this.armed {
+            let deadline = tokio::time::Instant::now() + this.timeout;
+            this.sleep.as_mut().reset(deadline);
+            this.armed = true;
+        }
+        match this.sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => {
+                this.done = true;
+                Poll::Ready(Some(Err(LlmError::Timeout {
+                    provider: std::mem::take(&mut this.provider),
+                    timeout: this.timeout,
+                })))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
 }
