@@ -267,9 +267,7 @@ pub fn cache_dir() -> Option<PathBuf> {
 /// The model path: [`MODEL_ENV`] when set, else [`MODEL_IN_CACHE`] under [`cache_dir`]. The
 /// file is not checked here.
 pub fn model_path_from_env() -> Result<PathBuf, LlamaError> {
-    std::env::var_os(MODEL_ENV)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
+    switchboard::cache::path_var(MODEL_ENV)
         .or_else(|| cache_dir().map(|dir| dir.join(MODEL_IN_CACHE)))
         .ok_or(LlamaError::NotConfigured)
 }

@@ -201,11 +201,7 @@ impl NeedlePaths {
     /// else the files in [`DIR_ENV`], else in `needle3/` of the setup cache ([`CACHE_ENV`],
     /// default `$HOME/.cache/switchboard`). The files are not checked here.
     pub fn from_env() -> Result<Self, NeedleError> {
-        let var = |name: &str| {
-            std::env::var_os(name)
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-        };
+        let var = switchboard::cache::path_var;
         let dir = var(DIR_ENV).or_else(|| cache_dir().map(|c| c.join(DIR_IN_CACHE)));
         let in_dir = dir.map(Self::in_dir);
         let library = var(LIBRARY_ENV).or_else(|| in_dir.as_ref().map(|p| p.library.clone()));

@@ -174,11 +174,7 @@ impl SileroPaths {
     /// Resolves the paths: [`MODEL_ENV`] and [`ORT_DYLIB_ENV`] when set, else the setup cache
     /// ([`CACHE_ENV`], default `$HOME/.cache/switchboard`). The files are not checked here.
     pub fn from_env() -> Result<Self, SileroError> {
-        let var = |name: &str| {
-            std::env::var_os(name)
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-        };
+        let var = switchboard::cache::path_var;
         let cached = cache_dir().map(|dir| Self::in_cache(&dir));
         let model = var(MODEL_ENV).or_else(|| cached.as_ref().map(|c| c.model.clone()));
         let ort_dylib = var(ORT_DYLIB_ENV).or_else(|| cached.map(|c| c.ort_dylib));

@@ -209,11 +209,7 @@ impl WhisperPaths {
     /// setup cache ([`CACHE_ENV`], default `$HOME/.cache/switchboard`). Files are not checked
     /// here.
     pub fn from_env() -> Result<Self, WhisperError> {
-        let var = |name: &str| {
-            std::env::var_os(name)
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-        };
+        let var = switchboard::cache::path_var;
         let cached = cache_dir().map(|dir| Self::in_cache(&dir));
         let ct2_dir = var(CT2_DIR_ENV).or_else(|| cached.as_ref().map(|c| c.ct2_dir.clone()));
         let assets_dir = var(ASSETS_ENV).or_else(|| cached.as_ref().map(|c| c.assets_dir.clone()));

@@ -14,12 +14,21 @@ pub const CACHE_ENV: &str = "SWITCHBOARD_CACHE";
 /// assert!(dir.is_none() || dir.unwrap().is_absolute() || std::env::var_os("SWITCHBOARD_CACHE").is_some());
 /// ```
 pub fn cache_dir() -> Option<PathBuf> {
-    std::env::var_os(CACHE_ENV)
+    path_var(CACHE_ENV).or_else(|| {
+        std::env::var_os("HOME")
+            .filter(|v| !v.is_empty())
+            .map(|home| PathBuf::from(home).join(".cache/switchboard"))
+    })
+}
+
+/// The path in environment variable `name`; `None` when it is unset or empty (an empty
+/// variable means "not set", as in a shell's `FOO= cmd`).
+///
+/// ```
+/// assert_eq!(switchboard::cache::path_var("SWITCHBOARD_SURELY_UNSET_VARIABLE"), None);
+/// ```
+pub fn path_var(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name)
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|v| !v.is_empty())
-                .map(|home| PathBuf::from(home).join(".cache/switchboard"))
-        })
 }
