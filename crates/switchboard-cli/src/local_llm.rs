@@ -4,23 +4,20 @@
 //! `switchboard-llama-server`, reached over its OpenAI-compatible endpoint: llama.cpp and
 //! whisper.cpp each vendor ggml, and the two copies cannot be linked into one program.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
-use std::time::Duration;
 
 use switchboard::llm::{ChatRequest, Llm, LlmStream};
 use switchboard_needle::{NeedleLlm, NeedleOptions, RouterLlm};
 use switchboard_openai::{OpenAiConfig, OpenAiLlm};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, ChildStdin, Command};
+use tokio::process::Command;
 
 /// The helper binary's name.
 const SERVER: &str = "switchboard-llama-server";
 /// Environment variable naming the helper binary (default: beside this program).
 pub const SERVER_ENV: &str = "SWITCHBOARD_LLAMA_SERVER";
-/// How long the helper may take to load its model and report its address.
-const START_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The model named by `which` (the part of `--llm` after `local`):
 ///
@@ -63,37 +60,42 @@ async fn llama_server(model: Option<&Path>) -> Result<Arc<dyn Llm>, String> {
         return Err(format!("no GGUF model at {}", model.display()));
     }
     let server = server_binary().await?;
-    let mut command = Command::new(&server);
+    let mut command = std::process::Command::new(&server);
     command
         .arg("--exit-with-stdin")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true);
+        .stderr(Stdio::inherit());
     if let Some(model) = model {
         command.arg("--model").arg(model);
     }
     let mut child = command
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", server.display()))?;
-    let stdin = child.stdin.take();
     let stdout = child.stdout.take().ok_or("the helper has no stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let first = tokio::time::timeout(START_TIMEOUT, lines.next_line()).await;
-    let url = match first {
-        Ok(Ok(Some(line))) => line
-            .strip_prefix("listening on ")
-            .map(str::to_owned)
-            .ok_or_else(|| format!("{SERVER} said `{line}` instead of its address"))?,
-        Ok(Ok(None)) | Ok(Err(_)) => {
-            let status = child.wait().await.map_err(|e| e.to_string())?;
+    let stdin = child.stdin.take();
+    let mut helper = Helper { child, stdin };
+    // The helper prints its address once its model is loaded, or exits with its error on
+    // stderr (which is ours): either way the read ends, however long a big model takes.
+    let first = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).map(|_| line)
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| format!("cannot read from {SERVER}: {e}"))?;
+    let url = match first.trim_end().strip_prefix("listening on ") {
+        Some(url) => url.to_owned(),
+        None if first.is_empty() => {
+            let status = helper.child.wait().map_err(|e| e.to_string())?;
             return Err(format!(
                 "{SERVER} stopped before serving ({status}); its error is above"
             ));
         }
-        Err(_) => {
+        None => {
             return Err(format!(
-                "{SERVER} did not load its model within {START_TIMEOUT:?}"
+                "{SERVER} said `{}` instead of its address",
+                first.trim_end()
             ));
         }
     };
@@ -105,8 +107,7 @@ async fn llama_server(model: Option<&Path>) -> Result<Arc<dyn Llm>, String> {
     Ok(Arc::new(ChildLlm {
         inner,
         model: model_name,
-        _child: child,
-        _stdin: stdin,
+        _helper: helper,
     }))
 }
 
@@ -156,9 +157,22 @@ async fn server_binary() -> Result<PathBuf, String> {
 struct ChildLlm {
     inner: OpenAiLlm,
     model: String,
-    _child: Child,
-    /// Closing it tells the helper to exit.
-    _stdin: Option<ChildStdin>,
+    _helper: Helper,
+}
+
+/// The helper process, ended and reaped when dropped: it is gone when its model is.
+struct Helper {
+    child: std::process::Child,
+    /// Closing it tells the helper to exit (also when this process dies without dropping it).
+    stdin: Option<std::process::ChildStdin>,
+}
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl Llm for ChildLlm {
