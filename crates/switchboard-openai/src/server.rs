@@ -430,7 +430,7 @@ impl Answer {
                 chunk["usage"] = usage_json(&usage);
                 Some(chunk)
             }
-            ChatChunk::Usage(_) | ChatChunk::ServedBy { .. } => None,
+            // Usage not asked for, `ServedBy` (no wire field), and future kinds.
             _ => None,
         }
     }
